@@ -1,0 +1,9 @@
+"""saelib: the small library behind the SAE paper companion."""
+from .sae import SAE, CheckpointError
+from .sparsity import SPARSIFIERS, Sparsifier, make_sparsifier, register
+from .train import TrainConfig, TrainResult, train_sae
+from .utils import cache_dir, seed_everything
+
+__all__ = ["SAE", "CheckpointError", "SPARSIFIERS", "Sparsifier", "make_sparsifier", "register",
+           "TrainConfig", "TrainResult", "train_sae", "cache_dir", "seed_everything"]
+__version__ = "0.1.0"

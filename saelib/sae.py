@@ -1,0 +1,226 @@
+"""The sparse autoencoder: one small module, a pluggable sparsifier, SAELens-style checkpoints.
+
+    z     = (x - b_dec) W_enc + b_enc          (pre-activations; b_dec subtraction optional)
+    f     = sigma(z)                           (the sparsifier: ReLU, TopK, ...)
+    x_hat = f W_dec + b_dec
+
+Shapes follow SAELens: W_enc (d_in, d_sae), W_dec (d_sae, d_in), so a checkpoint written by
+``save`` (``cfg.json`` + ``sae_weights.safetensors``) loads in SAELens-compatible tools.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from .fastpath import gather_pre, sparse_decode
+from .sparsity import Sparsifier, make_sparsifier
+
+WEIGHTS_FILE = "sae_weights.safetensors"
+CFG_FILE = "cfg.json"
+_ARCHITECTURE = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}
+
+
+class CheckpointError(ValueError):
+    """A checkpoint directory is missing, unreadable, or disagrees with its cfg.json."""
+
+
+class TrainStep(NamedTuple):
+    """What one training forward returns (dense codes, or the active entries on the sparse path)."""
+
+    x_hat: Tensor
+    pre: Tensor          # dense pre-activations (no grad on the sparse path)
+    codes: Tensor | None  # dense codes (dense path)
+    rows: Tensor | None   # active entries (sparse path)
+    cols: Tensor | None
+    vals: Tensor | None
+
+
+class SAE(nn.Module):
+    """Sparse autoencoder with a pluggable sparsifier (see :mod:`saelib.sparsity`)."""
+
+    def __init__(self, d_in: int, d_sae: int, sparsifier: Sparsifier | str = "topk",
+                 apply_b_dec_to_input: bool = True, metadata: dict[str, Any] | None = None,
+                 seed: int | None = None, **sparsifier_kwargs: Any) -> None:
+        super().__init__()
+        if not (isinstance(d_in, int) and d_in > 0 and isinstance(d_sae, int) and d_sae > 0):
+            raise ValueError(f"d_in and d_sae must be positive ints, got d_in={d_in!r}, d_sae={d_sae!r}")
+        self.d_in, self.d_sae = d_in, d_sae
+        self.sparsifier = sparsifier if isinstance(sparsifier, Sparsifier) else make_sparsifier(sparsifier, **sparsifier_kwargs)
+        self.apply_b_dec_to_input = apply_b_dec_to_input
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(d_sae))
+        self.W_dec = nn.Parameter(torch.empty(d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        self.reset_parameters(seed)
+
+    @torch.no_grad()
+    def reset_parameters(self, seed: int | None = None, dec_norm: float = 1.0) -> None:
+        """Tied init (Gao et al. 2024, Sec. 2.4): decoder rows random with norm ``dec_norm``, W_enc = W_dec^T, zero biases."""
+        gen = torch.Generator().manual_seed(seed) if seed is not None else None
+        w = torch.empty(self.d_sae, self.d_in).uniform_(-1, 1, generator=gen) if gen else torch.empty(self.d_sae, self.d_in).uniform_(-1, 1)
+        w = w / w.norm(dim=1, keepdim=True) * dec_norm
+        self.W_dec.copy_(w)
+        self.W_enc.copy_(w.t())
+        self.b_enc.zero_()
+        self.b_dec.zero_()
+
+    # ---- forward -----------------------------------------------------------------
+    def dec_norm(self) -> Tensor:
+        """||W_dec[i]||_2 for every latent i."""
+        return self.W_dec.norm(dim=1)
+
+    def _input(self, x: Tensor) -> Tensor:
+        return x - self.b_dec if self.apply_b_dec_to_input else x
+
+    def pre_acts(self, x: Tensor) -> Tensor:
+        """z = (x - b_dec) W_enc + b_enc."""
+        x_in = self._input(x)
+        if x_in.dim() == 2:
+            return torch.addmm(self.b_enc, x_in, self.W_enc)
+        return x_in @ self.W_enc + self.b_enc
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Dense codes f(x), shape (..., d_sae)."""
+        self._check_input(x)
+        return self.sparsifier(self.pre_acts(x), self.dec_norm())
+
+    def decode(self, f: Tensor) -> Tensor:
+        """x_hat = f W_dec + b_dec."""
+        return f @ self.W_dec + self.b_dec
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+    def forward_train(self, x: Tensor, sparse: bool = False) -> TrainStep:
+        """Training forward on a (B, d_in) batch; ``sparse=True`` uses the TopK fast path."""
+        if not sparse:
+            pre = self.pre_acts(x)
+            codes = self.sparsifier(pre, self.dec_norm())
+            return TrainStep(self.decode(codes), pre, codes, None, None, None)
+        if not self.sparsifier.supports_sparse:
+            raise ValueError(f"sparse=True needs a TopK-family sparsifier, got {self.sparsifier.name!r}")
+        with torch.no_grad():
+            pre = torch.addmm(self.b_enc, self._input(x), self.W_enc)
+            rows, cols = self.sparsifier.select(pre, self.dec_norm())
+        vals = self.active_values(x, pre, rows, cols, sparse=True)
+        x_hat = sparse_decode(rows, cols, vals, self.W_dec, x.shape[0]) + self.b_dec
+        return TrainStep(x_hat, pre, None, rows, cols, vals)
+
+    def active_values(self, x: Tensor, pre: Tensor, rows: Tensor, cols: Tensor, sparse: bool) -> Tensor:
+        """ReLU(z[rows, cols]) with gradient; on the sparse path through the sparse-backward gather."""
+        if sparse:
+            return torch.relu(gather_pre(self._input(x), self.W_enc, self.b_enc, rows, cols, pre))
+        return torch.relu(pre[rows, cols])
+
+    def _check_input(self, x: Tensor) -> None:
+        if x.shape[-1] != self.d_in:
+            raise ValueError(f"input's last dimension must be d_in={self.d_in}, got shape {tuple(x.shape)}")
+
+    # ---- constraints and folding ----------------------------------------------------
+    @torch.no_grad()
+    def normalize_decoder_(self) -> None:
+        """Rescale decoder rows to unit norm."""
+        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8))
+
+    @torch.no_grad()
+    def project_decoder_grad_(self) -> None:
+        """Remove the gradient component parallel to each (unit) decoder row (Bricken et al. 2023)."""
+        if self.W_dec.grad is None:
+            return
+        unit = self.W_dec / self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        self.W_dec.grad.sub_((self.W_dec.grad * unit).sum(1, keepdim=True) * unit)
+
+    @torch.no_grad()
+    def fold_input_scale_(self, scale: float) -> None:
+        """Make an SAE trained on s*x work on raw x (same codes, reconstruction divided by s).
+
+        (s x - b_dec) W_enc = (x - b_dec/s)(s W_enc);  x_hat/s = f (W_dec/s) + b_dec/s.
+        """
+        if not self.apply_b_dec_to_input:
+            raise ValueError("folding an input scale needs apply_b_dec_to_input=True")
+        self.W_enc.mul_(scale)
+        self.W_dec.div_(scale)
+        self.b_dec.div_(scale)
+
+    # ---- checkpoints ---------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """cfg.json contents: SAELens-style keys plus the sparsifier's name and kwargs."""
+        return {
+            "d_in": self.d_in, "d_sae": self.d_sae, "dtype": "float32",
+            "architecture": _ARCHITECTURE.get(self.sparsifier.name, self.sparsifier.name),
+            "activation_fn_kwargs": self.sparsifier.config(),
+            "apply_b_dec_to_input": self.apply_b_dec_to_input,
+            "sparsifier": self.sparsifier.name, "sparsifier_kwargs": self.sparsifier.config(),
+            "metadata": self.metadata,
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        """Write cfg.json and sae_weights.safetensors; atomic: the folder appears complete or not at all."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            tensors = {k.removeprefix("sparsifier."): v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+            save_file(tensors, str(tmp / WEIGHTS_FILE))
+            (tmp / CFG_FILE).write_text(json.dumps(self.config(), indent=2, default=str))
+            old = directory.with_name(f".{directory.name}.old")
+            if directory.exists():
+                shutil.rmtree(old, ignore_errors=True)
+                directory.rename(old)
+            tmp.rename(directory)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "SAE":
+        """Load a checkpoint written by ``save``; raise CheckpointError with the reason if it is unusable."""
+        directory = Path(directory)
+        cfg_path, w_path = directory / CFG_FILE, directory / WEIGHTS_FILE
+        if not directory.is_dir():
+            raise CheckpointError(f"SAE checkpoint directory not found: {directory}")
+        for p in (cfg_path, w_path):
+            if not p.is_file():
+                raise CheckpointError(f"SAE checkpoint {directory} is missing {p.name}")
+        try:
+            cfg = json.loads(cfg_path.read_text())
+            d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{cfg_path} is not a valid SAE config ({err})") from err
+        try:
+            tensors = load_file(str(w_path))
+        except Exception as err:  # safetensors raises several types for corrupt files
+            raise CheckpointError(f"{w_path} is corrupt or unreadable ({err})") from err
+        sae = cls(d_in, d_sae, cfg.get("sparsifier", "topk"), cfg.get("apply_b_dec_to_input", True),
+                  cfg.get("metadata"), **cfg.get("sparsifier_kwargs", {}))
+        expected = {k.removeprefix("sparsifier."): v.shape for k, v in sae.state_dict().items()}
+        missing = sorted(set(expected) - set(tensors))
+        if missing:
+            raise CheckpointError(f"{w_path} lacks tensors {missing}")
+        for name, shape in expected.items():
+            if tuple(tensors[name].shape) != tuple(shape):
+                raise CheckpointError(f"{w_path}: {name} has shape {tuple(tensors[name].shape)}, "
+                                      f"but cfg.json (d_in={d_in}, d_sae={d_sae}) implies {tuple(shape)}")
+        state = {("sparsifier." + k if "sparsifier." + k in sae.state_dict() else k): v for k, v in tensors.items()
+                 if k in expected}
+        sae.load_state_dict(state)
+        return sae
+
+    def extra_repr(self) -> str:
+        return f"d_in={self.d_in}, d_sae={self.d_sae}, expansion={self.d_sae / self.d_in:.1f}x"
+
+
+def n_params(sae: SAE) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in sae.parameters())
+
+

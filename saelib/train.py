@@ -1,0 +1,234 @@
+"""One training loop for every SAE in the companion.
+
+Loss per batch (tokens are rows of ``x``, already multiplied by the dataset scale s):
+
+    L = E_x ||x - x_hat||_2^2  +  lambda(t) * penalty  +  alpha * AuxK
+
+* penalty comes from the sparsifier (L1 on f_i ||d_i|| for ReLU; none for TopK);
+  lambda(t) is warmed up linearly over ``sparsity_warmup_frac`` of the steps.
+* AuxK (Gao et al. 2024, App. A.2): the top ``auxk_k`` pre-activations among *dead*
+  latents (silent for ``dead_window_tokens`` tokens) reconstruct the detached residual
+  x - x_hat, decoded without bias; same scale as the main MSE.
+* Dataset-wise normalisation (Llama Scope, Sec. 3.2): s = sqrt(d) / E||x||, folded back
+  into the weights at the end so the returned SAE works on raw activations.
+* Adam, linear LR warm-up, linear decay to zero over the final ``decay_frac`` of steps;
+  optional unit-norm decoder with gradient projection.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from .fastpath import sparse_decode
+from .sae import SAE
+from .utils import check_choice, check_range, seed_everything
+
+
+@dataclass
+class TrainConfig:
+    """Training hyper-parameters; validated on construction."""
+
+    epochs: float = 1.0
+    batch_size: int = 4096
+    lr: float = 4e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    warmup_frac: float = 0.05
+    decay_frac: float = 0.2
+    unit_norm_decoder: bool = True
+    grad_clip: float | None = None
+    sparsity_coeff: float = 0.0
+    sparsity_warmup_frac: float = 0.05
+    auxk_coeff: float = 1 / 32
+    auxk_k: int | None = None
+    dead_window_tokens: int = 100_000
+    normalize_input: bool = True
+    init_b_dec_to_mean: bool = True
+    sparse: str = "auto"
+    matmul_precision: str = "highest"
+    seed: int = 0
+    log_every: int = 10
+    progress: bool = True
+    checkpoint_dir: str | None = None
+    checkpoint_every: int | None = None
+    callbacks: list[Callable[["TrainState"], None]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        check_range("epochs", self.epochs, 0, lo_open=True)
+        check_range("batch_size", self.batch_size, 1)
+        check_range("lr", self.lr, 0, lo_open=True)
+        check_range("beta1", self.beta1, 0, 1)
+        check_range("beta2", self.beta2, 0, 1)
+        for name in ("warmup_frac", "decay_frac", "sparsity_warmup_frac"):
+            check_range(name, getattr(self, name), 0, 1)
+        if self.warmup_frac + self.decay_frac > 1:
+            raise ValueError(f"warmup_frac + decay_frac must be <= 1, got {self.warmup_frac + self.decay_frac}")
+        if self.grad_clip is not None:
+            check_range("grad_clip", self.grad_clip, 0, lo_open=True)
+        check_range("sparsity_coeff", self.sparsity_coeff, 0)
+        check_range("auxk_coeff", self.auxk_coeff, 0)
+        if self.auxk_k is not None:
+            check_range("auxk_k", self.auxk_k, 1)
+        check_range("dead_window_tokens", self.dead_window_tokens, 1)
+        check_choice("sparse", self.sparse, ("auto", "on", "off"))
+        check_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        check_range("log_every", self.log_every, 1)
+        if self.checkpoint_every is not None:
+            check_range("checkpoint_every", self.checkpoint_every, 1)
+            if self.checkpoint_dir is None:
+                raise ValueError("checkpoint_every needs checkpoint_dir")
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "callbacks"}
+
+
+@dataclass
+class TrainState:
+    """What callbacks see (and may change, e.g. ``sae.sparsifier.k`` for k annealing)."""
+
+    sae: SAE
+    step: int
+    n_steps: int
+    tokens_since_fired: Tensor
+
+    @property
+    def frac(self) -> float:
+        return self.step / max(self.n_steps, 1)
+
+
+class TrainResult(NamedTuple):
+    sae: SAE
+    history: pd.DataFrame
+    input_scale: float
+
+
+def lr_factor(step: int, n_steps: int, warmup_frac: float, decay_frac: float) -> float:
+    """Linear warm-up from 0, constant, linear decay to 0 over the final ``decay_frac``."""
+    warm, decay_start = warmup_frac * n_steps, (1 - decay_frac) * n_steps
+    if warm > 0 and step < warm:
+        return (step + 1) / warm
+    if decay_frac > 0 and step >= decay_start:
+        return max(0.0, (n_steps - step) / (n_steps - decay_start))
+    return 1.0
+
+
+def dataset_scale(x: Tensor) -> float:
+    """s = sqrt(d) / E||x||, so that E||s x|| = sqrt(d) (Llama Scope's dataset-wise normalisation)."""
+    return math.sqrt(x.shape[-1]) / x.norm(dim=-1).mean().item()
+
+
+def auxk_loss(sae: SAE, x: Tensor, pre: Tensor, residual: Tensor, dead: Tensor, k_aux: int, sparse: bool) -> Tensor:
+    """AuxK: reconstruct the (detached) residual from the top ``k_aux`` dead latents, no decoder bias."""
+    n_dead = int(dead.sum())
+    if n_dead == 0:
+        return pre.new_zeros(())
+    k = min(k_aux, n_dead)
+    with torch.no_grad():
+        idx = pre.detach().masked_fill(~dead, float("-inf")).topk(k, dim=-1, sorted=False).indices
+    rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(k)
+    cols = idx.reshape(-1)
+    vals = sae.active_values(x, pre, rows, cols, sparse)
+    e_hat = sparse_decode(rows, cols, vals, sae.W_dec, x.shape[0])
+    return (e_hat - residual).pow(2).sum(-1).mean()
+
+
+def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainResult:
+    """Train ``sae`` on the rows of ``data`` (N, d_in); return the SAE (on raw-activation scale),
+    a per-step history DataFrame and the dataset scale used."""
+    cfg = cfg or TrainConfig()
+    if data.dim() != 2 or data.shape[1] != sae.d_in:
+        raise ValueError(f"data must have shape (N, d_in={sae.d_in}), got {tuple(data.shape)}")
+    sparse = {"auto": sae.sparsifier.supports_sparse, "on": True, "off": False}[cfg.sparse]
+    if sparse and not sae.sparsifier.supports_sparse:
+        raise ValueError(f"sparse='on' needs a TopK-family sparsifier, got {sae.sparsifier.name!r}")
+    gen = seed_everything(cfg.seed)
+    device = sae.W_enc.device
+    prev_precision = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(cfg.matmul_precision)
+    n, bs = data.shape[0], min(cfg.batch_size, data.shape[0])
+    n_steps = max(1, math.ceil(cfg.epochs * n / bs))
+    sample = data[torch.randperm(n, generator=gen)[: min(n, 8192)]].to(device)
+    scale = dataset_scale(sample) if cfg.normalize_input else 1.0
+    if cfg.init_b_dec_to_mean:
+        with torch.no_grad():
+            sae.b_dec.copy_(sample.mean(0) * scale)
+    if cfg.unit_norm_decoder:
+        sae.normalize_decoder_()
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
+    k_aux = cfg.auxk_k or sae.d_in // 2
+    since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=device)
+    state = TrainState(sae, 0, n_steps, since_fired)
+    rows_log: list[dict] = []
+    order, pos = torch.randperm(n, generator=gen), 0
+    sae.train()
+    try:
+        for step in tqdm(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress,
+                         mininterval=5.0):
+            state.step = step
+            for cb in cfg.callbacks:
+                cb(state)
+            if pos + bs > n:
+                order, pos = torch.randperm(n, generator=gen), 0
+            x = data[order[pos: pos + bs]].to(device, non_blocking=True) * scale
+            pos += bs
+            lr = cfg.lr * lr_factor(step, n_steps, cfg.warmup_frac, cfg.decay_frac)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            out = sae.forward_train(x, sparse=sparse)
+            mse = (out.x_hat - x).pow(2).sum(-1).mean()
+            loss = mse
+            penalty = torch.zeros((), device=device)
+            if cfg.sparsity_coeff > 0:
+                penalty = sae.sparsifier.penalty(out.pre, out.codes, sae.dec_norm())
+                warm = min(1.0, (step + 1) / max(1.0, cfg.sparsity_warmup_frac * n_steps))
+                loss = loss + cfg.sparsity_coeff * warm * penalty
+            with torch.no_grad():
+                if sparse:
+                    fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
+                    fired[out.cols[out.vals > 0]] = True
+                    l0 = (out.vals > 0).sum().item() / bs
+                else:
+                    active = out.codes > 0
+                    fired = active.any(0)
+                    l0 = active.sum().item() / bs
+                since_fired += bs
+                since_fired[fired] = 0
+                dead = since_fired > cfg.dead_window_tokens
+            aux = torch.zeros((), device=device)
+            if cfg.auxk_coeff > 0 and dead.any():
+                aux = auxk_loss(sae, x, out.pre, (x - out.x_hat).detach(), dead, k_aux, sparse)
+                loss = loss + cfg.auxk_coeff * aux
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.unit_norm_decoder:
+                sae.project_decoder_grad_()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
+            opt.step()
+            if cfg.unit_norm_decoder:
+                sae.normalize_decoder_()
+            if step % cfg.log_every == 0 or step == n_steps - 1:
+                with torch.no_grad():
+                    var = (x - x.mean(0)).pow(2).sum(-1).mean()
+                rows_log.append({"step": step, "tokens": (step + 1) * bs, "lr": lr, "loss": loss.item(),
+                                 "mse": mse.item(), "fvu": (mse / var).item(), "l0": l0,
+                                 "dead_frac": dead.float().mean().item(), "penalty": penalty.item(),
+                                 "auxk": aux.item()})
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+                sae.metadata["train_input_scale"] = scale
+                sae.save(Path(cfg.checkpoint_dir) / f"step_{step + 1:07d}")
+    finally:
+        torch.set_float32_matmul_precision(prev_precision)
+    sae.eval()
+    if cfg.normalize_input:
+        sae.fold_input_scale_(scale)
+    sae.metadata.update({"train_input_scale": scale, "folded_input_scale": cfg.normalize_input,
+                         "train_config": cfg.as_dict()})
+    return TrainResult(sae, pd.DataFrame(rows_log), scale)

@@ -1,0 +1,70 @@
+"""Paths, seeding and atomic writes shared by every module."""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+
+def repo_root() -> Path:
+    """The project checkout (the folder holding pyproject.toml), else the working directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def cache_dir() -> Path:
+    """Where converted models and harvested activations live: ``$SAELIB_CACHE`` or ``<repo>/.cache``."""
+    path = Path(os.environ.get("SAELIB_CACHE", repo_root() / ".cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed python, numpy and torch; return a torch generator seeded the same way."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success.
+
+    A failed write never leaves a half-written file behind.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def check_choice(name: str, value: object, choices: tuple | list) -> None:
+    """Raise a ValueError naming ``name`` and the accepted values if ``value`` is not one of them."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+
+
+def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None,
+                lo_open: bool = False) -> None:
+    """Raise a ValueError naming ``name`` and the accepted range if ``value`` falls outside it."""
+    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi)
+    if bad or value != value:  # NaN check
+        lb = "(" if lo_open else "["
+        raise ValueError(f"{name} must be in {lb}{lo if lo is not None else '-inf'}, "
+                         f"{hi if hi is not None else 'inf'}], got {value!r}")

@@ -1,0 +1,96 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from saelib.sae import SAE, CheckpointError
+
+
+def _trained_like(sparsifier="topk", **kw):
+    sae = SAE(12, 48, sparsifier, seed=3, **kw)
+    with torch.no_grad():
+        for p in sae.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    return sae
+
+
+@pytest.mark.parametrize("sparsifier,kw", [("topk", {"k": 4, "rank_by_decoder_norm": True}), ("relu", {})])
+def test_save_load_round_trip_is_bit_exact(tmp_path, sparsifier, kw):
+    sae = _trained_like(sparsifier, **kw)
+    sae.metadata["hook"] = "layer 15"
+    sae.save(tmp_path / "sae")
+    back = SAE.load(tmp_path / "sae")
+    for (n, a), (_, b) in zip(sae.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), n
+    assert back.sparsifier.config() == sae.sparsifier.config() and back.metadata["hook"] == "layer 15"
+    x = torch.randn(5, 12)
+    assert torch.equal(sae(x), back(x))
+
+
+def test_saelens_layout(tmp_path):
+    _trained_like(k=3).save(tmp_path / "s")
+    t = load_file(str(tmp_path / "s" / "sae_weights.safetensors"))
+    assert t["W_enc"].shape == (12, 48) and t["W_dec"].shape == (48, 12)
+    assert set(t) == {"W_enc", "b_enc", "W_dec", "b_dec"}
+    cfg = json.loads((tmp_path / "s" / "cfg.json").read_text())
+    assert cfg["d_in"] == 12 and cfg["d_sae"] == 48 and cfg["architecture"] == "topk"
+
+
+def test_save_overwrites_atomically(tmp_path):
+    _trained_like(k=3).save(tmp_path / "s")
+    sae2 = _trained_like(k=2)
+    sae2.save(tmp_path / "s")
+    assert SAE.load(tmp_path / "s").sparsifier.k == 2
+    assert [p.name for p in tmp_path.iterdir()] == ["s"]  # no temp folders left behind
+
+
+def test_missing_and_corrupt_checkpoints_raise_clear_errors(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        SAE.load(tmp_path / "nothing")
+    _trained_like(k=3).save(tmp_path / "s")
+    w = tmp_path / "s" / "sae_weights.safetensors"
+    w.write_bytes(w.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        SAE.load(tmp_path / "s")
+    (tmp_path / "s" / "cfg.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not a valid SAE config"):
+        SAE.load(tmp_path / "s")
+    w.unlink()
+    with pytest.raises(CheckpointError, match="missing sae_weights"):
+        SAE.load(tmp_path / "s")
+
+
+def test_shape_disagreeing_with_cfg_raises(tmp_path):
+    sae = _trained_like(k=3)
+    sae.save(tmp_path / "s")
+    t = load_file(str(tmp_path / "s" / "sae_weights.safetensors"))
+    t["W_enc"] = torch.zeros(12, 40)
+    save_file(t, str(tmp_path / "s" / "sae_weights.safetensors"))
+    with pytest.raises(CheckpointError, match="W_enc has shape"):
+        SAE.load(tmp_path / "s")
+
+
+def test_fold_input_scale_matches_scaled_input():
+    sae = _trained_like(k=4)
+    x, s = torch.randn(20, 12), 3.7
+    expected = sae(x * s) / s
+    codes = sae.encode(x * s)
+    sae.fold_input_scale_(s)
+    assert torch.allclose(sae(x), expected, atol=1e-5)
+    assert torch.allclose(sae.encode(x), codes, atol=1e-5)
+
+
+def test_decoder_grad_projection_removes_parallel_component():
+    sae = _trained_like(k=4)
+    sae.normalize_decoder_()
+    sae.W_dec.grad = torch.randn_like(sae.W_dec)
+    sae.project_decoder_grad_()
+    assert (sae.W_dec.grad * sae.W_dec).sum(1).abs().max() < 1e-5
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(ValueError, match="d_in and d_sae"):
+        SAE(0, 4)
+    with pytest.raises(ValueError, match="last dimension must be d_in=12"):
+        _trained_like(k=2).encode(torch.randn(3, 5))

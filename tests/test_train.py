@@ -1,0 +1,93 @@
+import pytest
+import torch
+
+from saelib.metrics import evaluate
+from saelib.sae import SAE
+from saelib.train import TrainConfig, auxk_loss, lr_factor, train_sae
+
+
+def synthetic(n=6000, d=24, m=48, k=3, seed=0):
+    """Sparse non-negative combinations of m random unit directions: an SAE can recover them."""
+    g = torch.Generator().manual_seed(seed)
+    D = torch.nn.functional.normalize(torch.randn(m, d, generator=g), dim=1)
+    idx = torch.rand(n, m, generator=g).argsort(1)[:, :k]
+    c = torch.zeros(n, m).scatter(1, idx, torch.rand(n, k, generator=g) + 0.5)
+    return c @ D * 10
+
+
+@pytest.mark.parametrize("field,value,msg", [
+    ("lr", 0.0, "lr must be in"), ("batch_size", 0, "batch_size must be in"),
+    ("warmup_frac", 1.5, "warmup_frac must be in"), ("sparse", "maybe", "sparse must be one of"),
+    ("matmul_precision", "low", "matmul_precision must be one of"), ("epochs", -1, "epochs must be in"),
+])
+def test_config_rejects_bad_values_naming_the_field(field, value, msg):
+    with pytest.raises(ValueError, match=msg):
+        TrainConfig(**{field: value})
+
+
+def test_lr_schedule_warmup_and_decay():
+    f = [lr_factor(s, 100, 0.1, 0.2) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[50] == 1.0
+    assert f[80] == pytest.approx(1.0) and f[90] == pytest.approx(0.5) and f[99] == pytest.approx(0.05)
+
+
+def test_golden_topk_training():
+    """Fixed seed, small run: FVU and L0 within a tolerance (catches silent regressions)."""
+    x = synthetic()
+    sae = SAE(24, 48, "topk", k=3, seed=0)
+    res = train_sae(sae, x, TrainConfig(epochs=8, batch_size=256, lr=1e-2, progress=False, seed=0))
+    m = evaluate(res.sae, x[:2000])
+    assert m["l0"] <= 3.0
+    assert m["fvu"] == pytest.approx(0.131, abs=0.03)  # measured 0.131 when written
+    assert res.history["fvu"].iloc[-1] < res.history["fvu"].iloc[0] / 4
+    assert list(res.history.columns)[:4] == ["step", "tokens", "lr", "loss"]
+
+
+def test_relu_l1_penalty_trades_l0_for_fvu():
+    """A larger L1 coefficient gives a sparser, less accurate ReLU SAE."""
+    x = synthetic()
+    res = {c: evaluate(train_sae(SAE(24, 48, "relu", seed=0), x,
+                                 TrainConfig(epochs=8, batch_size=256, lr=3e-3, sparsity_coeff=c,
+                                             auxk_coeff=0, progress=False)).sae, x[:2000])
+           for c in (0.1, 1.0)}
+    assert res[1.0]["l0"] < res[0.1]["l0"]
+    assert res[0.1]["fvu"] < res[1.0]["fvu"] < 0.5
+
+
+def test_training_is_deterministic_and_returns_raw_scale_sae():
+    x = synthetic(n=2000)
+    runs = [train_sae(SAE(24, 48, "topk", k=3, seed=1), x, TrainConfig(epochs=2, batch_size=200, progress=False))
+            for _ in range(2)]
+    assert torch.equal(runs[0].sae.W_enc, runs[1].sae.W_enc)
+    assert runs[0].input_scale != 1.0
+    # the folded SAE works on raw activations: its reconstruction is on x's scale
+    assert evaluate(runs[0].sae, x)["norm_ratio"] == pytest.approx(1.0, abs=0.3)
+
+
+def test_checkpoints_and_callbacks(tmp_path):
+    seen = []
+    cfg = TrainConfig(epochs=1, batch_size=100, progress=False, checkpoint_dir=str(tmp_path),
+                      checkpoint_every=5, callbacks=[lambda st: seen.append(st.step)])
+    train_sae(SAE(24, 48, "topk", k=3), synthetic(n=1000), cfg)
+    assert seen == list(range(10))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_0000005", "step_0000010"]
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_auxk_gradient_reaches_only_dead_latents(sparse):
+    sae = SAE(8, 16, "topk", k=2, seed=0)
+    with torch.no_grad():
+        sae.b_enc.fill_(5.0)  # every pre-activation positive
+    x = torch.randn(10, 8)
+    out = sae.forward_train(x, sparse=sparse)
+    dead = torch.zeros(16, dtype=torch.bool)
+    dead[[1, 4, 9]] = True
+    auxk_loss(sae, x, out.pre, (x - out.x_hat).detach() + 1.0, dead, 2, sparse).backward()
+    touched = sae.W_enc.grad.abs().sum(0) > 0
+    assert touched.tolist() == dead.tolist()
+    assert (sae.W_dec.grad.abs().sum(1) > 0).tolist() == dead.tolist()
+
+
+def test_data_shape_is_checked():
+    with pytest.raises(ValueError, match="data must have shape"):
+        train_sae(SAE(24, 48, "topk", k=3), torch.randn(10, 5))
