@@ -50,7 +50,9 @@ def load_lm(name: str = DEFAULT_LM):
     ``from_pretrained`` (a hub name, or a local folder saved with ``save_pretrained``).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     if name == DEFAULT_LM:
         path = cache_dir() / "lm" / "SmolLM2-135M-Instruct-fp32"
         if not (path / "config.json").exists():

@@ -41,3 +41,14 @@ def save_figure(fig: plt.Figure, notebook: str, name: str) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
     return path
+
+
+def log_axis(ax: plt.Axes, axis: str = "x", ticks: tuple[float, ...] = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)) -> None:
+    """Log scale with plain-number tick labels at 1-2-5 steps (no overlapping minor labels)."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_locator(FixedLocator(list(ticks)))
+    target.set_major_formatter(ScalarFormatter())
+    target.set_minor_formatter(NullFormatter())

@@ -22,9 +22,9 @@ HARVEST = {
 
 NOTEBOOKS: dict[str, dict[str, dict]] = {
     "00_quickstart": {
-        "quick": dict(expansion=4, k=32, topk_epochs=3.0, relu_epochs=1.5, l1_coeffs=[1.5, 3.0, 6.0],
-                      lr=4e-4, batch_size=4096, n_latents_shown=4),
-        "full": dict(expansion=32, k=64, topk_epochs=1.0, relu_epochs=1.0, l1_coeffs=[1.0, 2.0, 4.0, 8.0],
+        "quick": dict(expansion=4, k=32, topk_epochs=3.0, relu_epochs=2.0, l1_coeffs=[1.0, 2.0, 3.0],
+                      lr=1e-3, batch_size=1024, n_latents_shown=4),
+        "full": dict(expansion=32, k=64, topk_epochs=1.0, relu_epochs=1.0, l1_coeffs=[0.5, 1.0, 2.0, 3.0, 4.0],
                      lr=2e-4, batch_size=4096, n_latents_shown=8),
     },
 }
