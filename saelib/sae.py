@@ -52,7 +52,8 @@ class SAE(nn.Module):
         if not (isinstance(d_in, int) and d_in > 0 and isinstance(d_sae, int) and d_sae > 0):
             raise ValueError(f"d_in and d_sae must be positive ints, got d_in={d_in!r}, d_sae={d_sae!r}")
         self.d_in, self.d_sae = d_in, d_sae
-        self.sparsifier = sparsifier if isinstance(sparsifier, Sparsifier) else make_sparsifier(sparsifier, **sparsifier_kwargs)
+        self.sparsifier = (sparsifier if isinstance(sparsifier, Sparsifier)
+                           else make_sparsifier(sparsifier, n_latents=d_sae, **sparsifier_kwargs))
         self.apply_b_dec_to_input = apply_b_dec_to_input
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.W_enc = nn.Parameter(torch.empty(d_in, d_sae))
@@ -200,8 +201,9 @@ class SAE(nn.Module):
             tensors = load_file(str(w_path))
         except Exception as err:  # safetensors raises several types for corrupt files
             raise CheckpointError(f"{w_path} is corrupt or unreadable ({err})") from err
+        kwargs = {k: v for k, v in cfg.get("sparsifier_kwargs", {}).items() if k != "n_latents"}
         sae = cls(d_in, d_sae, cfg.get("sparsifier", "topk"), cfg.get("apply_b_dec_to_input", True),
-                  cfg.get("metadata"), **cfg.get("sparsifier_kwargs", {}))
+                  cfg.get("metadata"), **kwargs)
         expected = {k.removeprefix("sparsifier."): v.shape for k, v in sae.state_dict().items()}
         missing = sorted(set(expected) - set(tensors))
         if missing:

@@ -13,6 +13,7 @@ New sparsifiers register themselves with :func:`register` and are then saved/loa
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 import torch
@@ -27,11 +28,18 @@ def register(cls: type["Sparsifier"]) -> type["Sparsifier"]:
     return cls
 
 
-def make_sparsifier(name: str, **kwargs: Any) -> "Sparsifier":
-    """Build a registered sparsifier by name, e.g. ``make_sparsifier("topk", k=32)``."""
+def make_sparsifier(name: str, n_latents: int | None = None, **kwargs: Any) -> "Sparsifier":
+    """Build a registered sparsifier by name, e.g. ``make_sparsifier("topk", k=32)``.
+
+    Sparsifiers with per-latent state (e.g. JumpReLU thresholds) take ``n_latents``; the SAE
+    passes its width, other sparsifiers ignore it.
+    """
     if name not in SPARSIFIERS:
         raise ValueError(f"sparsifier must be one of {sorted(SPARSIFIERS)}, got {name!r}")
-    return SPARSIFIERS[name](**kwargs)
+    cls = SPARSIFIERS[name]
+    if n_latents is not None and "n_latents" in inspect.signature(cls.__init__).parameters:
+        kwargs["n_latents"] = n_latents
+    return cls(**kwargs)
 
 
 class Sparsifier(nn.Module):
@@ -111,3 +119,72 @@ class TopK(Sparsifier):
 
     def config(self) -> dict[str, Any]:
         return {"k": self.k, "rank_by_decoder_norm": self.rank_by_decoder_norm}
+
+
+# ---- JumpReLU (Rajamanoharan et al. 2024, arXiv 2407.14435) ----------------------------------
+
+def _rect(u: Tensor) -> Tensor:
+    """Rectangle kernel K(u) = 1{|u| < 1/2}."""
+    return (u.abs() < 0.5).to(u.dtype)
+
+
+class _JumpReLUFn(torch.autograd.Function):
+    """f = z * H(z - theta). Exact gradient to z (H); STE to theta: -(theta/eps) K((z - theta)/eps) (Eq. 11)."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, theta: Tensor, eps: float) -> Tensor:
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return z * (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        z, theta = ctx.saved_tensors
+        grad_z = g * (z > theta).to(z.dtype)
+        grad_theta = (-(theta / ctx.eps) * _rect((z - theta) / ctx.eps) * g).reshape(-1, z.shape[-1]).sum(0)
+        return grad_z, grad_theta, None
+
+
+class _StepFn(torch.autograd.Function):
+    """H(z - theta). No gradient to z; STE to theta: -(1/eps) K((z - theta)/eps) (Eq. 12)."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, theta: Tensor, eps: float) -> Tensor:
+        ctx.save_for_backward(z, theta)
+        ctx.eps = eps
+        return (z > theta).to(z.dtype)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):  # type: ignore[override]
+        z, theta = ctx.saved_tensors
+        grad_theta = (-(1.0 / ctx.eps) * _rect((z - theta) / ctx.eps) * g).reshape(-1, z.shape[-1]).sum(0)
+        return None, grad_theta, None
+
+
+@register
+class JumpReLU(Sparsifier):
+    """f_i = z_i * H(z_i - theta_i) with a learned, per-latent, positive threshold theta.
+
+    Trained with straight-through estimators (rectangle kernel of bandwidth ``bandwidth``) for
+    theta, through the output and through the L0 penalty sum_i H(z_i - theta_i); the penalty
+    sends no gradient to z. ``threshold`` is stored raw (SAELens's name); it must stay positive.
+    """
+
+    name = "jumprelu"
+
+    def __init__(self, n_latents: int, init_threshold: float = 0.001, bandwidth: float = 0.001) -> None:
+        super().__init__()
+        if init_threshold <= 0 or bandwidth <= 0:
+            raise ValueError(f"init_threshold and bandwidth must be > 0, got {init_threshold}, {bandwidth}")
+        self.n_latents, self.init_threshold, self.bandwidth = n_latents, init_threshold, bandwidth
+        self.threshold = nn.Parameter(torch.full((n_latents,), float(init_threshold)))
+
+    def forward(self, pre: Tensor, dec_norm: Tensor) -> Tensor:
+        return _JumpReLUFn.apply(pre, self.threshold, self.bandwidth)
+
+    def penalty(self, pre: Tensor, codes: Tensor, dec_norm: Tensor) -> Tensor:
+        """L0 = E_x sum_i H(z_i - theta_i), with the STE gradient to theta only."""
+        return _StepFn.apply(pre, self.threshold, self.bandwidth).sum(-1).mean()
+
+    def config(self) -> dict[str, Any]:
+        return {"n_latents": self.n_latents, "init_threshold": self.init_threshold, "bandwidth": self.bandwidth}

@@ -45,3 +45,33 @@ def test_bad_names_and_k_raise_clear_errors():
         TopK(k=0)
     with pytest.raises(ValueError, match="exceeds the number of latents"):
         TopK(k=5)(torch.randn(2, 3), torch.ones(3))
+
+
+def test_jumprelu_forward_and_ste_gradients():
+    from saelib.sparsity import JumpReLU
+
+    s = JumpReLU(n_latents=3, init_threshold=1.0, bandwidth=0.2)
+    z = torch.tensor([[0.5, 1.05, 2.0]], requires_grad=True)
+    f = s(z, torch.ones(3))
+    assert f[0].tolist() == pytest.approx([0.0, 1.05, 2.0])
+    f.sum().backward()
+    assert z.grad.tolist() == [[0.0, 1.0, 1.0]]  # exact gradient H(z - theta)
+    # only latent 1 lies within eps/2 of theta: d/dtheta = -(theta/eps) K(.) = -5
+    assert s.threshold.grad.tolist() == pytest.approx([0.0, -5.0, 0.0])
+    s.threshold.grad = None
+    z2 = z.detach().requires_grad_(True)
+    s.penalty(z2, None, torch.ones(3)).backward()
+    assert z2.grad is None and s.threshold.grad.tolist() == pytest.approx([0.0, -5.0, 0.0])
+
+
+def test_jumprelu_round_trips_through_checkpoint(tmp_path):
+    from saelib.sae import SAE
+
+    sae = SAE(4, 6, "jumprelu", init_threshold=0.3)
+    with torch.no_grad():
+        sae.sparsifier.threshold.copy_(torch.arange(6.0))
+    sae.save(tmp_path / "j")
+    back = SAE.load(tmp_path / "j")
+    assert torch.equal(back.sparsifier.threshold, torch.arange(6.0))
+    from safetensors.torch import load_file
+    assert "threshold" in load_file(str(tmp_path / "j" / "sae_weights.safetensors"))
