@@ -46,8 +46,12 @@ def _local_documents(parts: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     return tuple(unique)
 
 
-def load_corpus(name: str = DEFAULT_CORPUS, text_field: str = "text") -> DatasetDict:
-    """Return ``{"train", "eval"}`` splits with a ``text`` column (and ``source`` for local corpora)."""
+def load_corpus(name: str = DEFAULT_CORPUS, text_field: str = "text", **load_kwargs) -> DatasetDict:
+    """Return ``{"train", "eval"}`` splits with a ``text`` column (and ``source`` for local corpora).
+
+    Non-local names go to ``datasets.load_dataset(name, config, split="train", **load_kwargs)``
+    (``"name:config"``); 5% is held out with a fixed seed.
+    """
     if name.startswith("local:"):
         if name not in _LOCAL:
             raise ValueError(f"corpus must be one of {sorted(_LOCAL)} or an HF dataset name, got {name!r}")
@@ -59,7 +63,7 @@ def load_corpus(name: str = DEFAULT_CORPUS, text_field: str = "text") -> Dataset
     from datasets import load_dataset  # online path: any HF dataset
 
     hf_name, _, config = name.partition(":")
-    ds = load_dataset(hf_name, config or None, split="train")
+    ds = load_dataset(hf_name, config or None, split="train", **load_kwargs)
     if text_field != "text":
         ds = ds.rename_column(text_field, "text")
     parts = ds.train_test_split(test_size=0.05, seed=0, shuffle=True)

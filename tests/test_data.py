@@ -45,3 +45,13 @@ def test_mnist_from_idx_files(tmp_path):
     assert X.shape == (3, 784) and sorted(y.tolist()) == [1, 4, 7]
     with pytest.raises(ValueError, match="source must be"):
         load_mnist(str(tmp_path / "missing"))
+
+
+def test_hub_style_corpus_path_on_local_json(tmp_path):
+    """The online path (datasets.load_dataset) exercised on a JSON-lines file made here."""
+    import json
+    path = tmp_path / "docs.jsonl"
+    path.write_text("\n".join(json.dumps({"body": f"document number {i}"}) for i in range(40)))
+    ds = load_corpus("json", text_field="body", data_files=str(path))
+    assert len(ds["train"]) == 38 and len(ds["eval"]) == 2
+    assert set(ds["train"]["text"]).isdisjoint(list(ds["eval"]["text"]))
