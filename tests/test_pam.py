@@ -63,7 +63,7 @@ def test_topk_abs_keeps_signed_largest_magnitudes():
 def test_fit_all_methods_improve_and_pam_decoder_is_optimal(activation, l1):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(256, 2, generator=g) @ torch.randn(2, 16, generator=g) + 0.05 * torch.randn(256, 16, generator=g)
-    cfg = PAMConfig(epochs=3, batch_size=64, lr=1e-2, l1_coeff=l1, mu_enc=1e-3, nu_enc=1e-3)
+    cfg = PAMConfig(epochs=3, batch_size=64, lr=1e-2, l1_coeff=l1, mu_enc=1e-3, nu_enc=1e-3, eval_train=True)
     for method in ("pam", "adam_tied", "adam_untied"):
         sae = make_sae(16, 8, activation, k=2, init_std=0.3, seed=0)
         res = fit(sae, x[:200], x[200:], method, cfg)
