@@ -1,0 +1,89 @@
+"""Train the same SAE several times, changing only the initialisation seed.
+
+Paulo & Belrose (2025, arXiv 2501.16615) and Song et al. (2025, arXiv 2505.20254) compare SAEs
+"identical but for the random seed": same data, same data order, same hyper-parameters. Here
+the data order comes from ``TrainConfig.seed`` (kept fixed, the *data seed*) and the weights
+from ``SAE(..., seed=init_seed)``, one run per init seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, NamedTuple
+
+import pandas as pd
+from torch import Tensor
+
+from .metrics import evaluate
+from .sae import SAE
+from .train import TrainConfig, TrainState, train_sae
+
+
+class Snapshot(NamedTuple):
+    """Unit-free copies of one SAE's directions during training (decoder rows, encoder columns)."""
+
+    step: int
+    tokens: int
+    W_dec: Tensor  # (d_sae, d_in)
+    W_enc_T: Tensor  # (d_sae, d_in)
+
+
+class MultiSeedResult(NamedTuple):
+    saes: list[SAE]
+    metrics: pd.DataFrame          # one row per init seed: seed, l0, fvu, dead_frac, ...
+    densities: list[Tensor]        # per-latent firing density on the evaluation data, per seed
+    histories: list[pd.DataFrame]
+    snapshots: list[list[Snapshot]]  # per seed, every ``snapshot_every`` steps (empty if None)
+
+    def alive(self) -> list[Tensor]:
+        """Per seed: latents that fired at least once on the evaluation data."""
+        return [d > 0 for d in self.densities]
+
+
+def _snapshotter(store: list[Snapshot], every: int, batch_size: int):
+    def callback(state: TrainState) -> None:
+        if state.step > 0 and state.step % every == 0:
+            sae = state.sae
+            store.append(Snapshot(state.step, state.step * batch_size, sae.W_dec.detach().clone(),
+                                  sae.W_enc.detach().T.clone()))
+    return callback
+
+
+def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tuple[int, ...],
+                cfg: TrainConfig, eval_data: Tensor | None = None, snapshot_every: int | None = None,
+                **sparsifier_kwargs: Any) -> MultiSeedResult:
+    """One SAE per init seed in ``seeds``, all trained on ``data`` in the same order (``cfg.seed``).
+
+    ``snapshot_every`` (steps) records the directions during training, plus the final ones.
+    Metrics (L0, FVU, dead fraction, densities) are measured on ``eval_data`` (default ``data``).
+    """
+    if len(seeds) < 1 or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
+    if snapshot_every is not None and (not isinstance(snapshot_every, int) or snapshot_every < 1):
+        raise ValueError(f"snapshot_every must be a positive int or None, got {snapshot_every!r}")
+    eval_data = data if eval_data is None else eval_data
+    saes, rows, dens, hists, snaps = [], [], [], [], []
+    bs = min(cfg.batch_size, data.shape[0])
+    for seed in seeds:
+        store: list[Snapshot] = []
+        callbacks = list(cfg.callbacks) + ([_snapshotter(store, snapshot_every, bs)] if snapshot_every else [])
+        run_cfg = dataclasses.replace(cfg, callbacks=callbacks)
+        sae = SAE(data.shape[1], d_sae, sparsifier, seed=seed, **sparsifier_kwargs)
+        res = train_sae(sae, data, run_cfg)
+        if snapshot_every:
+            n_steps = int(res.history["step"].iloc[-1]) + 1
+            store.append(Snapshot(n_steps, n_steps * bs, res.sae.W_dec.detach().clone(),
+                                  res.sae.W_enc.detach().T.clone()))
+        ev = evaluate(res.sae, eval_data)
+        dens.append(ev.pop("densities"))
+        rows.append({"seed": seed, "d_sae": d_sae, "sparsifier": sparsifier, **sparsifier_kwargs, **ev})
+        saes.append(res.sae)
+        hists.append(res.history)
+        snaps.append(store)
+    return MultiSeedResult(saes, pd.DataFrame(rows), dens, hists, snaps)
+
+
+def dictionaries(result: MultiSeedResult, which: str = "decoder") -> list[Tensor]:
+    """Per seed, the (d_sae, d_in) direction matrix: ``"decoder"`` (W_dec) or ``"encoder"`` (W_enc^T)."""
+    if which not in ("decoder", "encoder"):
+        raise ValueError(f"which must be one of ['decoder', 'encoder'], got {which!r}")
+    return [s.W_dec.detach() if which == "decoder" else s.W_enc.detach().T for s in result.saes]
