@@ -1,0 +1,179 @@
+"""Train a grid of SAEs on cached activations and measure each one: one tidy DataFrame.
+
+    runs = grid(["topk", "batchtopk"], widths=[1152, 2304], ks=[16, 32])
+        + grid(["jumprelu"], widths=[2304], lams=[0.5, 1.0],
+               sparsifier_kwargs={"jumprelu": dict(init_threshold=0.5, bandwidth=0.2)})
+    table = run_sweep(runs, X_train, X_eval, base=TrainConfig(epochs=2, batch_size=1024), splice=splice)
+
+One row per run with the columns in :data:`COLUMNS`: the grid coordinates (arch, width, k,
+lam) and the metrics of :func:`measure` on held-out activations (definitions in
+``shared/papers/README.md``: NMSE and FVU are the same number, both names are kept so plots
+can use the paper's axis label). TopK-family sparsifiers take ``k`` and train on the sparse
+fast path; the others (ReLU-L1, JumpReLU) take ``lam`` = ``TrainConfig.sparsity_coeff``.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .metrics import Splice, evaluate
+from .sae import SAE
+from .sparsity import SPARSIFIERS
+from .train import TrainConfig, TrainResult, TrainState, dataset_scale, train_sae
+from .utils import check_range
+
+COLUMNS = ["label", "arch", "width", "expansion", "k", "lam", "l0", "fvu", "nmse", "delta_lm_loss",
+           "ce_recovered", "dead_frac", "hf_10", "hf_1", "norm_ratio", "train_s"]
+
+
+@dataclass
+class Run:
+    """One SAE to train: sparsifier name, number of latents, and k (TopK family) or lam (penalised)."""
+
+    arch: str
+    width: int
+    k: int | None = None
+    lam: float | None = None
+    sparsifier_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_kwargs: dict[str, Any] = field(default_factory=dict)
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.arch not in SPARSIFIERS:
+            raise ValueError(f"arch must be one of {sorted(SPARSIFIERS)}, got {self.arch!r}")
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ValueError(f"width must be a positive int, got {self.width!r}")
+        if takes_k(self.arch) and self.k is None:
+            raise ValueError(f"arch {self.arch!r} needs k (a positive int)")
+        if not takes_k(self.arch) and self.k is not None:
+            raise ValueError(f"arch {self.arch!r} takes lam, not k; got k={self.k!r}")
+        if self.lam is not None:
+            check_range("lam", self.lam, 0)
+        if not self.label:
+            knob = f"k={self.k}" if self.k is not None else f"λ={self.lam:g}" if self.lam is not None else ""
+            self.label = f"{self.arch} {knob} m={self.width}".replace("  ", " ")
+
+
+def takes_k(arch: str) -> bool:
+    """Whether the sparsifier registered as ``arch`` is parameterised by k (the TopK family)."""
+    if arch not in SPARSIFIERS:
+        raise ValueError(f"arch must be one of {sorted(SPARSIFIERS)}, got {arch!r}")
+    return "k" in inspect.signature(SPARSIFIERS[arch].__init__).parameters
+
+
+def grid(archs: Iterable[str], widths: Iterable[int], ks: Iterable[int] = (), lams: Iterable[float] = (),
+         sparsifier_kwargs: dict[str, dict] | None = None, train_kwargs: dict[str, dict] | None = None) -> list[Run]:
+    """The product archs x widths x (ks for the TopK family, lams for the others).
+
+    ``sparsifier_kwargs`` / ``train_kwargs`` map an arch name to extra constructor / TrainConfig
+    arguments for that arch only (e.g. JumpReLU's bandwidth, Adam betas).
+    """
+    sk, tk = sparsifier_kwargs or {}, train_kwargs or {}
+    runs: list[Run] = []
+    for arch in archs:
+        knobs = list(ks) if takes_k(arch) else list(lams)
+        if not knobs:
+            raise ValueError(f"arch {arch!r} needs {'ks' if takes_k(arch) else 'lams'} (got none)")
+        for width in widths:
+            for v in knobs:
+                runs.append(Run(arch, int(width), k=v if takes_k(arch) else None, lam=None if takes_k(arch) else v,
+                                sparsifier_kwargs=dict(sk.get(arch, {})), train_kwargs=dict(tk.get(arch, {}))))
+    return runs
+
+
+@torch.no_grad()
+def measure(sae: SAE, x_eval: Tensor, splice: Splice | None = None, batch_size: int = 8192) -> dict[str, float]:
+    """Held-out metrics of one SAE (in eval mode, so BatchTopK uses its inference threshold).
+
+    l0, fvu (= nmse), dead_frac (no firing on ``x_eval``), hf_10 / hf_1 (fraction of latents firing
+    on more than 10% / 1% of tokens; JumpReLU paper Fig. 5), norm_ratio (E||x_hat|| / E||x||,
+    shrinkage), delta_lm_loss and ce_recovered (NaN without ``splice``).
+    """
+    ev = evaluate(sae, x_eval, batch_size=batch_size)
+    dens = ev["densities"]
+    row = {"l0": ev["l0"], "fvu": ev["fvu"], "nmse": ev["fvu"], "dead_frac": ev["dead_frac"],
+           "hf_10": float((dens > 0.1).float().mean()), "hf_1": float((dens > 0.01).float().mean()),
+           "norm_ratio": ev["norm_ratio"], "delta_lm_loss": math.nan, "ce_recovered": math.nan}
+    if splice is not None:
+        lm = splice.evaluate(sae)
+        row.update(delta_lm_loss=lm["delta_lm_loss"], ce_recovered=lm["ce_recovered"])
+    return row
+
+
+def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor, base: TrainConfig | None = None,
+              splice: Splice | None = None, seed: int = 0, progress: bool = True,
+              store: dict[str, TrainResult] | None = None) -> pd.DataFrame:
+    """Train every run on ``x_train`` (same seed, same data order) and measure it on ``x_eval``.
+
+    ``base`` holds the shared TrainConfig; a run's ``lam`` sets ``sparsity_coeff`` and its
+    ``train_kwargs`` override the rest. Pass a dict as ``store`` to keep each TrainResult
+    (SAE + training history) under the run's label. Returns one row per run (:data:`COLUMNS`).
+    """
+    runs = list(runs)
+    if x_train.dim() != 2 or x_eval.dim() != 2 or x_train.shape[1] != x_eval.shape[1]:
+        raise ValueError(f"x_train and x_eval must be (N, d) with the same d, got {tuple(x_train.shape)}, "
+                         f"{tuple(x_eval.shape)}")
+    labels = [r.label for r in runs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"run labels must be unique, got duplicates in {labels}")
+    base = base or TrainConfig()
+    d = x_train.shape[1]
+    rows = []
+    bar = tqdm(runs, desc="sweep", disable=not progress)
+    for run in bar:
+        bar.set_postfix_str(run.label)
+        kw = dict(run.sparsifier_kwargs)
+        if run.k is not None:
+            kw["k"] = run.k
+        sae = SAE(d, run.width, run.arch, seed=seed, **kw)
+        overrides = {"seed": seed, "progress": False, **run.train_kwargs}
+        if run.lam is not None:
+            overrides["sparsity_coeff"] = run.lam
+        t0 = time.perf_counter()
+        res = train_sae(sae, x_train, replace(base, **overrides))
+        train_s = time.perf_counter() - t0
+        if store is not None:
+            store[run.label] = res
+        rows.append({"label": run.label, "arch": run.arch, "width": run.width, "expansion": run.width / d,
+                     "k": run.k, "lam": run.lam, **measure(res.sae, x_eval, splice), "train_s": train_s})
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def preact_quantile(sae: SAE, x: Tensor, q: float, n: int = 8192) -> float:
+    """The q-quantile of the pre-activations that ``train_sae`` sees at step 0.
+
+    Mirrors its set-up (inputs scaled by s = sqrt(d) / E||x||, b_dec = mean): use it to put a
+    JumpReLU's initial threshold (and bandwidth) in the units training uses.
+    """
+    check_range("q", q, 0, 1)
+    xs = x[:n]
+    s = dataset_scale(xs)
+    with torch.no_grad():
+        pre = (xs * s - xs.mean(0) * s) @ sae.W_enc + sae.b_enc
+    return float(pre.flatten().quantile(q) if pre.numel() <= 2**24 else pre.flatten()[: 2**24].quantile(q))
+
+
+class Snapshots:
+    """Training callback: every ``every`` steps, store ``fn(sae)`` (detached, on CPU) with the step.
+
+    e.g. ``Snapshots(lambda sae: sae.sparsifier.threshold)`` records JumpReLU thresholds.
+    """
+
+    def __init__(self, fn: Callable[[SAE], Tensor], every: int = 50) -> None:
+        check_range("every", every, 1)
+        self.fn, self.every = fn, every
+        self.steps: list[int] = []
+        self.values: list[Tensor] = []
+
+    def __call__(self, state: TrainState) -> None:
+        if state.step % self.every == 0 or state.step == state.n_steps - 1:
+            self.steps.append(state.step)
+            self.values.append(self.fn(state.sae).detach().cpu().clone())

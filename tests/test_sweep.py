@@ -1,0 +1,85 @@
+"""The sweep helper: grid construction, validation, one tidy row per run."""
+import math
+
+import pytest
+import torch
+
+from saelib.sae import SAE
+from saelib.sweep import COLUMNS, Run, Snapshots, grid, measure, preact_quantile, run_sweep, takes_k
+from saelib.train import TrainConfig, train_sae
+
+
+def data(n=1500, d=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    D = torch.nn.functional.normalize(torch.randn(24, d, generator=g), dim=1)
+    idx = torch.rand(n, 24, generator=g).argsort(1)[:, :2]
+    return torch.zeros(n, 24).scatter(1, idx, torch.rand(n, 2, generator=g) + 0.5) @ D * 5
+
+
+def test_grid_is_the_product_with_k_or_lam_by_arch():
+    runs = grid(["topk", "batchtopk", "jumprelu"], widths=[24, 48], ks=[2, 4], lams=[0.1, 1.0, 3.0],
+                sparsifier_kwargs={"jumprelu": {"bandwidth": 0.2}}, train_kwargs={"jumprelu": {"beta1": 0.0}})
+    assert len(runs) == 2 * 2 * 2 + 2 * 3
+    jr = [r for r in runs if r.arch == "jumprelu"]
+    assert all(r.k is None and r.sparsifier_kwargs == {"bandwidth": 0.2} and r.train_kwargs == {"beta1": 0.0} for r in jr)
+    assert all(r.lam is None and r.sparsifier_kwargs == {} for r in runs if r.arch == "topk")
+    assert runs[0].label == "topk k=2 m=24" and jr[0].label == "jumprelu λ=0.1 m=24"
+    assert takes_k("mutual_choice") and not takes_k("relu")
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    (dict(arch="nope", width=8), "arch must be one of"),
+    (dict(arch="topk", width=0, k=2), "width must be a positive int"),
+    (dict(arch="topk", width=8), "needs k"),
+    (dict(arch="relu", width=8, k=2), "takes lam, not k"),
+    (dict(arch="relu", width=8, lam=-1.0), "lam must be in"),
+])
+def test_bad_runs_raise_naming_the_parameter(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        Run(**kwargs)
+
+
+def test_grid_without_knobs_raises():
+    with pytest.raises(ValueError, match="needs ks"):
+        grid(["topk"], widths=[8])
+
+
+def test_run_sweep_returns_one_tidy_row_per_run_and_stores_results():
+    x = data()
+    runs = grid(["topk", "batchtopk"], widths=[24], ks=[2],
+                sparsifier_kwargs={"batchtopk": dict(threshold_start=2, threshold_beta=0.5)}) + [Run("relu", 24, lam=0.5)]
+    store = {}
+    df = run_sweep(runs, x[:1200], x[1200:], TrainConfig(epochs=2, batch_size=200, lr=1e-2), progress=False,
+                   store=store)
+    assert list(df.columns) == COLUMNS and len(df) == 3
+    assert df["arch"].tolist() == ["topk", "batchtopk", "relu"] and set(store) == set(df["label"])
+    assert (df["fvu"] == df["nmse"]).all() and df["delta_lm_loss"].isna().all()
+    assert df.loc[0, "l0"] == pytest.approx(2.0) and (df["fvu"] < 1).all()
+    assert math.isnan(df.loc[0, "lam"]) and df.loc[2, "lam"] == 0.5
+    with pytest.raises(ValueError, match="labels must be unique"):
+        run_sweep(runs + runs[:1], x, x, progress=False)
+
+
+def test_measure_high_frequency_fractions_known_answer():
+    sae = SAE(4, 4, "relu", apply_b_dec_to_input=False, seed=0)
+    with torch.no_grad():
+        sae.W_enc.copy_(torch.eye(4))
+        sae.W_dec.copy_(torch.eye(4))
+    x = torch.zeros(100, 4)
+    x[:50, 0] = 1.0   # latent 0 fires on 50% of tokens
+    x[:5, 1] = 1.0    # latent 1 on 5%
+    x[:1, 2] = 1.0    # latent 2 on 1% (not > 1%)
+    m = measure(sae, x)
+    assert m["hf_10"] == 0.25 and m["hf_1"] == 0.5 and m["dead_frac"] == 0.25 and m["fvu"] == pytest.approx(0)
+
+
+def test_snapshots_and_preact_quantile():
+    x = data(n=600)
+    sae = SAE(12, 24, "jumprelu", init_threshold=0.5, bandwidth=0.3, seed=0)
+    q = preact_quantile(sae, x, 0.9)
+    assert 0 < q < 10
+    snap = Snapshots(lambda s: s.sparsifier.threshold, every=2)
+    train_sae(sae, x, TrainConfig(epochs=1, batch_size=100, sparsity_coeff=0.1, progress=False, callbacks=[snap]))
+    assert snap.steps == [0, 2, 4, 5] and snap.values[0].shape == (24,)
+    with pytest.raises(ValueError, match="q must be in"):
+        preact_quantile(sae, x, 1.5)
