@@ -60,6 +60,22 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      pam_batch_size=256, conv_epochs=100, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
                      l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=None),
     },
+    "07_seed_stability": {
+        "quick": dict(widths=[128, 256, 512, 1024], k=32, n_seeds=3, epochs=2.0, lr=1e-3, batch_size=1024,
+                      arch_width=512, l1_coeff=2.5, snapshots_per_epoch=4, threshold=0.7, threads=1),
+        "full": dict(widths=[1024, 4096, 16384, 32768], k=32, n_seeds=5, epochs=1.0, lr=2e-4, batch_size=4096,
+                     arch_width=16384, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7, threads=None),
+    },
+    "08_feature_consistency": {
+        "quick": dict(synth_seeds=5, synth_batch_size=1024, synth_lr=1e-3, synth_epochs=60.0, synth_l1=1e-2,
+                      synth_snapshot_every=250, ext_seeds=3, ext_epochs=30.0, llm_width=512, llm_ks=[16, 32, 64],
+                      llm_seeds=3, llm_epochs=2.0, lr=1e-3, batch_size=1024, l1_coeff=2.5, snapshots_per_epoch=4,
+                      threads=1),
+        "full": dict(synth_seeds=5, synth_batch_size=50_000, synth_lr=1e-4, synth_epochs=30_000.0, synth_l1=1e-2,
+                     synth_snapshot_every=1000, ext_seeds=5, ext_epochs=10_000.0, llm_width=16384,
+                     llm_ks=[20, 40, 80, 160, 320, 640], llm_seeds=3, llm_epochs=1.0, lr=2e-4, batch_size=4096,
+                     l1_coeff=2.5, snapshots_per_epoch=8, threads=None),
+    },
 }
 
 
