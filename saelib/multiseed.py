@@ -7,12 +7,17 @@ from ``SAE(..., seed=init_seed)``, one run per init seed.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from typing import Any, NamedTuple
+import itertools
+from typing import Any, Iterator, NamedTuple
 
+import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor
 
+from .matching import gt_mcc, match_dictionaries, match_saes, pw_mcc
 from .metrics import evaluate
 from .sae import SAE
 from .train import TrainConfig, TrainState, train_sae
@@ -43,8 +48,8 @@ def _snapshotter(store: list[Snapshot], every: int, batch_size: int):
     def callback(state: TrainState) -> None:
         if state.step > 0 and state.step % every == 0:
             sae = state.sae
-            store.append(Snapshot(state.step, state.step * batch_size, sae.W_dec.detach().clone(),
-                                  sae.W_enc.detach().T.clone()))
+            store.append(Snapshot(state.step, state.step * batch_size, sae.W_dec.detach().cpu().clone(),
+                                  sae.W_enc.detach().T.cpu().clone()))
     return callback
 
 
@@ -71,8 +76,8 @@ def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tu
         res = train_sae(sae, data, run_cfg)
         if snapshot_every:
             n_steps = int(res.history["step"].iloc[-1]) + 1
-            store.append(Snapshot(n_steps, n_steps * bs, res.sae.W_dec.detach().clone(),
-                                  res.sae.W_enc.detach().T.clone()))
+            store.append(Snapshot(n_steps, n_steps * bs, res.sae.W_dec.detach().cpu().clone(),
+                                  res.sae.W_enc.detach().T.cpu().clone()))
         ev = evaluate(res.sae, eval_data)
         dens.append(ev.pop("densities"))
         rows.append({"seed": seed, "d_sae": d_sae, "sparsifier": sparsifier, **sparsifier_kwargs, **ev})
@@ -87,3 +92,49 @@ def dictionaries(result: MultiSeedResult, which: str = "decoder") -> list[Tensor
     if which not in ("decoder", "encoder"):
         raise ValueError(f"which must be one of ['decoder', 'encoder'], got {which!r}")
     return [s.W_dec.detach() if which == "decoder" else s.W_enc.detach().T for s in result.saes]
+
+
+# ---- analyses over seeds ----------------------------------------------------------------------
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily use ``n`` intra-op threads (None: leave torch's setting). Tiny matrices (the synthetic
+    organism) run fastest on one thread; on a busy machine so do the LLM-sized ones."""
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def pairwise_summary(result: MultiSeedResult, threshold: float = 0.7) -> pd.DataFrame:
+    """Every pair of seeds (i < j): shared (dec AND enc > t), strict, Equal and mean matched cosines
+    (Paulo & Belrose 2025), dead latents masked out."""
+    alive = result.alive()
+    rows = []
+    for i, j in itertools.combinations(range(len(result.saes)), 2):
+        m = match_saes(result.saes[i], result.saes[j], alive[i], alive[j])
+        rows.append({"seed_a": result.metrics["seed"].iloc[i], "seed_b": result.metrics["seed"].iloc[j],
+                     **m.summary(threshold)})
+    return pd.DataFrame(rows)
+
+
+def snapshot_scores(result: MultiSeedResult, truth: Tensor | None = None, threshold: float = 0.7) -> pd.DataFrame:
+    """Per snapshot: PW-MCC of the decoders (Song et al.), shared fraction of seeds 0 vs 1
+    (Paulo & Belrose) and, with a ground truth, the mean GT-MCC over seeds."""
+    if not result.snapshots or not result.snapshots[0]:
+        raise ValueError("result has no snapshots: train with snapshot_every=...")
+    rows = []
+    for t in range(len(result.snapshots[0])):
+        snaps = [s[t] for s in result.snapshots]
+        m = match_dictionaries(snaps[0].W_dec, snaps[1].W_dec, snaps[0].W_enc_T, snaps[1].W_enc_T)
+        row = {"step": snaps[0].step, "tokens": snaps[0].tokens, "pw_mcc": pw_mcc([s.W_dec for s in snaps]),
+               "shared": float(m.shared(threshold).mean())}
+        if truth is not None:
+            row["gt_mcc"] = float(np.mean([gt_mcc(truth, s.W_dec) for s in snaps]))
+        rows.append(row)
+    return pd.DataFrame(rows)

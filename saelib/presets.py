@@ -29,10 +29,10 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "01_llama_scope": {
         "quick": dict(narrow=1, wide=4, ks=[16, 32, 64], k=32, l1_coeffs=[1.0, 2.0, 3.0], epochs=1.0, lr=1e-3,
-                      batch_size=1024, dead_window_tokens=50_000, splice_seqs=16, long_ctx_len=1024,
-                      long_n_tokens=8192, pos_edges=[1, 128, 256, 512, 1024], ft_model=None,
-                      ft_corpus="local:gensim-lee", ft_steps=8, ft_batch=4, ft_lr=1e-4, ft_train_tokens=16_384,
-                      ft_eval_tokens=8192, ft_sae_epochs=4.0, omp_atoms=4, n_families_shown=2),
+                      batch_size=1024, dead_window_tokens=50_000, splice_seqs=8, long_ctx_len=1024,
+                      long_n_tokens=4096, pos_edges=[1, 128, 256, 512, 1024], ft_model=None,
+                      ft_corpus="local:gensim-lee", ft_steps=8, ft_batch=2, ft_lr=1e-4, ft_train_tokens=16_384,
+                      ft_eval_tokens=4096, ft_sae_epochs=4.0, omp_atoms=4, n_families_shown=2),
         "full": dict(narrow=8, wide=32, ks=[25, 50, 100], k=50, l1_coeffs=[1.0, 2.0, 4.0, 8.0], epochs=1.0, lr=8e-4,
                      batch_size=2048, dead_window_tokens=1_000_000, splice_seqs=64, long_ctx_len=4096,
                      long_n_tokens=65_536, pos_edges=[1, 1024, 2048, 3072, 4096],
@@ -62,9 +62,10 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "07_seed_stability": {
         "quick": dict(widths=[128, 256, 512, 1024], k=32, n_seeds=3, epochs=2.0, lr=1e-3, batch_size=1024,
-                      arch_width=512, l1_coeff=2.5, snapshots_per_epoch=4, threshold=0.7, threads=1),
+                      arch_width=512, arch_seeds=2, l1_coeff=2.5, snapshots_per_epoch=4, threshold=0.7, threads=1),
         "full": dict(widths=[1024, 4096, 16384, 32768], k=32, n_seeds=5, epochs=1.0, lr=2e-4, batch_size=4096,
-                     arch_width=16384, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7, threads=None),
+                     arch_width=16384, arch_seeds=3, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
+                     threads=None),
     },
     "08_feature_consistency": {
         "quick": dict(synth_seeds=5, synth_batch_size=1024, synth_lr=1e-3, synth_epochs=60.0, synth_l1=1e-2,
