@@ -7,7 +7,7 @@ from saelib import SAE, TrainConfig
 from saelib.matching import (MatrixTooLargeError, check_fits, cosine_matrix, gt_mcc, hungarian, match_dictionaries,
                              match_saes, matched_cosine, mcc, normalize_rows, per_latent_mcc, pw_mcc, shared_counts,
                              threshold_sweep)
-from saelib.multiseed import dictionaries, train_seeds
+from saelib.multiseed import dictionaries, pairwise_summary, snapshot_scores, torch_threads, train_seeds
 
 
 @pytest.fixture(autouse=True)
@@ -139,6 +139,16 @@ def test_sae_matching_and_multiseed_helper():
     counts = shared_counts(res.saes, threshold=0.7)
     assert counts.shape == (16,) and counts.min() >= 0 and counts.max() <= 2
     assert per_latent_mcc(dictionaries(res)).shape == (16,)
+    pairs = pairwise_summary(res)
+    assert len(pairs) == 3 and ((pairs["shared_strict"] <= pairs["shared"]) & (pairs["shared"] <= 1)).all()
+    snaps = snapshot_scores(res, truth=res.saes[0].W_dec.detach())
+    assert list(snaps["step"]) == [2, 4] and snaps["gt_mcc"].between(-1, 1).all()
+    with pytest.raises(ValueError, match="snapshots"):
+        snapshot_scores(train_seeds(x, 16, "topk", [0, 1], cfg, k=2))
+    n = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == n
     # identical init seed + identical data order -> identical SAE
     again = train_seeds(x, 16, "topk", [1], cfg, k=2)
     assert torch.allclose(again.saes[0].W_dec, res.saes[1].W_dec)
