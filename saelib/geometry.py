@@ -296,3 +296,78 @@ def power_active(sites: Tensor, r2: Tensor, k: int) -> Callable[[Tensor], Tensor
         pi = power_distance(x.double(), sites.double(), r2.double())
         return torch.zeros_like(pi, dtype=torch.bool).scatter(-1, pi.topk(k, -1, largest=False).indices, True)
     return active
+
+
+# ---- toy data and pictures ---------------------------------------------------------------------
+
+def toy_2d(n: int = 400, seed: int = 0) -> Tensor:
+    """2-D toy data inside [-2, 2]^2: three Gaussian blobs, an elongated bar and an arc."""
+    if not isinstance(n, int) or n < 5:
+        raise ValueError(f"n must be an int >= 5, got {n!r}")
+    rng = np.random.default_rng(seed)
+    per = n // 5
+    blobs = [rng.normal(c, s, size=(per, 2)) for c, s in (((-1.2, 1.1), 0.18), ((1.1, 1.2), 0.22), ((0.0, -1.3), 0.15))]
+    t = rng.uniform(-1, 1, per)
+    bar = np.stack([-1.3 + 0.12 * rng.normal(size=per), 0.9 * t - 0.3], 1)
+    ang = rng.uniform(-0.6, 1.2, n - 4 * per)
+    arc = np.stack([0.6 + 1.0 * np.cos(ang), -0.4 + 1.0 * np.sin(ang)], 1) + 0.06 * rng.normal(size=(len(ang), 2))
+    return torch.tensor(np.concatenate(blobs + [bar, arc]), dtype=torch.float32)
+
+
+def plot_regions(ax, rm: RegionMap, data: Tensor | np.ndarray | None = None, overlay: RegionMap | None = None,
+                 sites: Tensor | np.ndarray | None = None, r2: Tensor | np.ndarray | None = None,
+                 cmap: str = "tab20", overlay_label: str = "power-diagram boundary", color_by: str = "region") -> None:
+    """Draw region colours, optional data points, another map's boundaries (dashed) and power circles.
+
+    ``color_by="latent"`` colours a region by its lowest-index active latent (stable colours across
+    maps of the same latents, e.g. k = 1); ``"region"`` by its region id. Circles have radius
+    sqrt(r_i^2) where r_i^2 > 0 (sites with r_i^2 <= 0 are drawn as crosses only).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if color_by not in ("region", "latent"):
+        raise ValueError(f"color_by must be one of ['region', 'latent'], got {color_by!r}")
+    lab = rm.active_sets.argmax(1)[rm.labels] if color_by == "latent" else rm.labels
+    ax.imshow(lab % 20, origin="lower", extent=rm.extent, cmap=cmap, vmin=0, vmax=19, alpha=0.55,
+              interpolation="nearest", aspect="equal")
+    handles = []
+    if data is not None:
+        d = _as_np(data)
+        ax.scatter(d[:, 0], d[:, 1], s=6, c="k", alpha=0.6, lw=0)
+        handles.append(Line2D([], [], ls="", marker="o", ms=4, c="k", label="data"))
+    if overlay is not None:
+        ax.contour(overlay.xs, overlay.ys, overlay.labels, levels=np.arange(overlay.n_regions) + 0.5,
+                   colors="k", linewidths=1.2, linestyles="--")
+        handles.append(Line2D([], [], ls="--", c="k", label=overlay_label))
+    if sites is not None:
+        s = _as_np(sites)
+        ax.scatter(s[:, 0], s[:, 1], marker="X", s=70, c="crimson", edgecolor="white", lw=0.8, zorder=5)
+        handles.append(Line2D([], [], ls="", marker="X", ms=8, c="crimson", label="site $\\mu_i$"))
+        if r2 is not None:
+            for (cx, cy), rr in zip(s, _as_np(r2)):
+                if rr > 0:
+                    ax.add_patch(plt.Circle((cx, cy), float(np.sqrt(rr)), fill=False, color="crimson", lw=1.0, alpha=0.8))
+            handles.append(Line2D([], [], ls="-", c="crimson", label="radius $r_i$"))
+    ax.set(xlim=rm.extent[:2], ylim=rm.extent[2:], xlabel="$x_1$", ylabel="$x_2$")
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+
+
+def atom_grid(vectors: Tensor | np.ndarray, shape: tuple[int, int] = (28, 28), ncol: int = 8, pad: int = 1) -> np.ndarray:
+    """Tile rows of ``vectors`` (n, h*w) into one image, each tile scaled to [-1, 1] by its max |value|.
+
+    NaN padding separates tiles (shown as the background colour by imshow).
+    """
+    v = _as_np(vectors).astype(np.float64)
+    h, w = shape
+    if v.ndim != 2 or v.shape[1] != h * w:
+        raise ValueError(f"vectors must be (n, {h * w}) for shape={shape}, got {v.shape}")
+    n = len(v)
+    nrow = -(-n // ncol)
+    out = np.full((nrow * (h + pad) - pad, ncol * (w + pad) - pad), np.nan)
+    for i, vec in enumerate(v):
+        r, c = divmod(i, ncol)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = \
+            vec.reshape(h, w) / max(np.abs(vec).max(), 1e-12)
+    return out

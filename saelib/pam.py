@@ -274,3 +274,35 @@ def epochs_to_reach(history: pd.DataFrame, target: float, column: str = "test_ms
     """First epoch whose ``column`` is <= ``target`` (inf if never)."""
     hit = history.loc[history[column] <= target, "epoch"]
     return float(hit.iloc[0]) if len(hit) else math.inf
+
+
+def data_fraction_study(x_train: Tensor, x_test: Tensor, make: Any, cfg: PAMConfig,
+                        fractions: list[float] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0), methods: tuple[str, ...] = METHODS,
+                        seeds: tuple[int, ...] = (0,), epochs: Any = paper_epochs, progress: bool = True) -> pd.DataFrame:
+    """Final test metrics of every method trained on nested random subsets of ``x_train`` (SplInterp Fig. 1).
+
+    ``make(seed)`` returns a fresh SAE; ``epochs(fraction)`` the number of epochs (default: the
+    authors' rule, :func:`paper_epochs`). For each seed, one permutation of the training set gives
+    nested subsets; every method sees the same subset, initialisation and batch order.
+    """
+    from dataclasses import replace
+
+    for f in fractions:
+        check_range("fractions", f, 0, 1, lo_open=True)
+    n = len(x_train)
+    rows = []
+    bar = tqdm(total=len(seeds) * len(fractions) * len(methods), desc="data fractions", disable=not progress,
+               mininterval=5.0)
+    for seed in seeds:
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
+        for frac in fractions:
+            sub = x_train[perm[: max(1, round(frac * n))]]
+            for method in methods:
+                run_cfg = replace(cfg, epochs=epochs(frac), seed=seed)
+                last = fit(make(seed), sub, x_test, method, run_cfg).history.iloc[-1]
+                rows.append({"seed": seed, "fraction": frac, "n_train": len(sub), "method": method,
+                             "epochs": run_cfg.epochs, "test_mse": last["test_mse"], "test_fvu": last["test_fvu"],
+                             "test_l0": last["test_l0"], "test_nonzero_frac": last["test_nonzero_frac"]})
+                bar.update()
+    bar.close()
+    return pd.DataFrame(rows)

@@ -1,0 +1,473 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 09 · SplInterp on MNIST: the spline geometry of SAEs, and PAM-SGD
+#
+# **Paper.** Budd, Ideami, Macdowall Rynne, Duggar & Balestriero, *SplInterp: Improving our
+# Understanding and Training of Sparse Autoencoders* (2025, arXiv:2505.11836); reference code
+# `splInterp2025/splInterp`.
+#
+# **What they claim.** Seen through spline theory, an SAE is a *piecewise-affine* map. It
+# generalises the *k-means autoencoder* (piecewise-constant: every input is replaced by its nearest
+# centroid) and is beaten in accuracy by the optimal piecewise-affine autoencoder, "k-means plus
+# local PCA", because an SAE shares its encoder and decoder rows across regions; that sharing is what
+# makes it interpretable. The regions of a TopK SAE are *power diagrams*. Finally, they propose
+# **PAM-SGD**, which alternates SGD steps on the encoder with a *closed-form* least-squares decoder,
+# and report that on MNIST (and on LLM activations, notebook 10) it reaches a lower test MSE than SGD,
+# most of all when training data is scarce, and converges in fewer epochs.
+#
+# This notebook draws the geometry in 2-D, compares the three autoencoders on MNIST at a matched
+# budget, and re-runs the PAM-SGD study on the 5,000 MNIST digits that ship offline, against **two**
+# Adam baselines: tied weights (the authors' baseline) and untied weights.
+
+# %% tags=["parameters"]
+PRESET = "quick"  # "quick": 2 CPU cores, offline (5,000 digits); "full": all 60,000 digits from local IDX files
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from threadpoolctl import threadpool_limits
+
+from saelib import SAE, TrainConfig, train_sae
+from saelib.claims import ClaimsTable
+from saelib.experiment import setup, timer
+from saelib.geometry import (KMeansAE, LocalPCAAE, atom_grid, effective_encoder, grid_2d, mse, plot_regions,
+                             power_active, power_diagram, power_diagram_agreement, region_map, topk_active, toy_2d)
+from saelib.images import load_mnist
+from saelib.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
+from saelib.plots import colors, save_figure
+
+NB = "09_splinterp_mnist"
+S = setup(NB, PRESET, seed=SEED)
+if S.threads:  # these matrices are small: one thread is faster than two fighting over a busy CPU
+    torch.set_num_threads(S.threads)
+    threadpool_limits(S.threads)  # the same for scikit-learn's and scipy's BLAS/OpenMP pools
+METHOD_STYLE = {m: dict(color=c, marker=mk, label=LABELS[m]) for m, c, mk in zip(METHODS, colors(3), "os^")}
+print({k: v for k, v in vars(S).items() if k in ("preset", "n_latents", "k_active", "conv_epochs", "fractions", "n_seeds")})
+
+# %% [markdown]
+# ## 1 · Geometry in two dimensions
+#
+# ### k-means autoencoder = Voronoi regions
+# A k-means autoencoder with centroids $c_1,\dots,c_C$ encodes $x$ as the one-hot vector of its nearest
+# centroid and decodes it to that centroid. Its regions are the **Voronoi cells**
+# $\{x : \lVert x - c_i\rVert \le \lVert x - c_j\rVert\ \forall j\}$, and on each cell the map is constant.
+#
+# ### TopK SAE = power diagram
+# A TopK SAE keeps the $k$ largest pre-activations $z_i(x) = w_i \cdot x + b_i$. Define, for each latent,
+# a *site* and a *weight*
+#
+# $$\mu_i = \tfrac12 w_i, \qquad r_i^2 = \tfrac14\lVert w_i\rVert^2 + b_i, \qquad
+# \pi_i(x) = \lVert x - \mu_i\rVert^2 - r_i^2 .$$
+#
+# Expanding the square gives $\pi_i(x) = \lVert x\rVert^2 - z_i(x)$: the term $\lVert x\rVert^2$ is the same
+# for every latent, so **the $k$ largest pre-activations are exactly the $k$ sites nearest in power
+# distance**. The active-set regions of a TopK SAE are the cells of a $k$-th order *power diagram*
+# (a Voronoi diagram whose sites carry radii $r_i$; a larger bias means a larger circle and a larger
+# cell). With $k = 1$ and equal radii it *is* a Voronoi diagram, and the k-means autoencoder is the
+# TopK SAE with $w_i = 2c_i$, $b_i = -\lVert c_i\rVert^2$ (all radii 0) whose code is fixed to 1.
+# The power-diagram parametrisation above is our own derivation; the paper's own was not retrieved.
+#
+# On each region the SAE is affine: with active set $S$,
+# $\hat x = W_\text{dec}[S]^\top (W_\text{enc}[:, S]^\top x + b_\text{enc}[S]) + b_\text{dec}$, of rank at most $|S|$.
+#
+# Below: a k-means AE and TopK SAEs ($k=1$, $k=2$; 6 latents; trained with saelib's `train_sae`) on a
+# 2-D toy set. With $k = 2$ each affine piece has rank 2 = the input dimension, so that SAE can
+# reconstruct the plane almost exactly; with $k = 1$ each piece maps onto a line. Colours are the SAE's regions (active sets, the $k$ largest pre-activations), dashed
+# lines the boundaries predicted by the power diagram, crosses the sites, circles the radii.
+
+# %%
+toy = toy_2d(S.toy_points, seed=SEED)
+lim = (-2.2, 2.2)
+km_toy = KMeansAE.fit(toy, 6, seed=SEED, n_init=4)
+toy_saes = {}
+for k in (1, 2):
+    cfg = TrainConfig(epochs=300, batch_size=64, lr=1e-2, warmup_frac=0.0, seed=SEED, progress=False)
+    toy_saes[k] = train_sae(SAE(2, 6, "topk", k=k, seed=SEED), toy, cfg).sae
+
+# %%
+_, _, grid_pts = grid_2d(lim, lim, 300)
+fig, axes = plt.subplots(1, 3, figsize=(16, 5.4))
+vor = region_map(lambda x: torch.tensor(km_toy.encode(x)), lim, lim)
+plot_regions(axes[0], vor, toy, sites=km_toy.centroids)
+axes[0].set_title(f"k-means AE, 6 centroids: toy MSE {mse(toy, km_toy.reconstruct(toy)):.3f}\n"
+                  "Voronoi cells (piecewise-constant)", fontsize=11)
+grid_agreement = {}
+for ax, (k, sae) in zip(axes[1:], toy_saes.items()):
+    W, b = effective_encoder(sae)
+    sites, r2 = power_diagram(W, b)
+    grid_agreement[k] = power_diagram_agreement(grid_pts, W, b, k).double().mean().item()
+    plot_regions(ax, region_map(topk_active(W, b, k), lim, lim), toy,
+                 overlay=region_map(power_active(sites, r2, k), lim, lim), sites=sites, r2=r2)
+    with torch.no_grad():
+        toy_mse = ((sae(toy) - toy) ** 2).mean().item()
+    ax.set_title(f"TopK SAE, k={k}, 6 latents: toy MSE {toy_mse:.3f}\n"
+                 f"power diagram = SAE regions on {grid_agreement[k]:.1%} of grid", fontsize=11)
+save_figure(fig, NB, "voronoi_and_power_diagrams")
+plt.show()
+
+# %% [markdown]
+# ### How the biases move the regions
+# Keep the encoder directions $w_i$ of the $k=1$ SAE and change only the biases. With
+# $b_i = -\tfrac14\lVert w_i\rVert^2$ every radius is 0 and the regions are the Voronoi cells of the
+# sites $\mu_i$ (left). The learned biases give the SAE's actual regions (middle). Raising one bias
+# inflates that site's circle, and its region takes territory from its neighbours (right). A region's
+# colour is its latent's, the same in all three panels.
+
+# %%
+W1, b1 = effective_encoder(toy_saes[1])
+counts = torch.bincount(topk_active(W1, b1, 1)(toy).double().argmax(1), minlength=6).double()
+j = int(counts.masked_fill(counts == 0, float("inf")).argmin())  # the smallest region that holds data
+variants = {"all radii 0 (b_i = -||w_i||²/4): Voronoi": -(W1 ** 2).sum(0) / 4,
+            "learned biases": b1,
+            f"learned, but b_{j} + 0.3 (latent {j}'s circle inflated)": b1 + 0.3 * torch.nn.functional.one_hot(torch.tensor(j), 6)}
+fig, axes = plt.subplots(1, 3, figsize=(16, 5.4))
+for ax, (name, bias) in zip(axes, variants.items()):
+    sites, r2 = power_diagram(W1, bias)
+    plot_regions(ax, region_map(topk_active(W1, bias, 1), lim, lim), toy, sites=sites, r2=r2, color_by="latent")
+    ax.set_title(name, fontsize=11)
+save_figure(fig, NB, "bias_moves_regions")
+plt.show()
+
+# %% [markdown]
+# ## 2 · Piecewise-constant vs piecewise-affine on MNIST
+#
+# Three autoencoders, each storing **256 vectors of 784 pixels** in its decoder:
+#
+# * **k-means AE**, $C = 256$ centroids: piecewise-constant (rank 0 on each region);
+# * **TopK SAE**, 256 latents, $K = 15$ active: piecewise-affine with rank $\le 15$, but the affine
+#   pieces share their rows (saelib's standard TopK SAE, `train_sae`, 20 epochs, Adam lr $10^{-3}$);
+# * **k-means + local PCA**, $C$ regions each with its mean and its top-$r$ principal directions,
+#   $C(r+1) = 256$: $x \mapsto m_c + U_c U_c^\top (x - m_c)$. With $r = 15 = K$ ($C = 16$) it has the SAE's
+#   rank per region. Regions start from k-means and are refined k-flats style (a point goes to the
+#   flat that reconstructs it best; 3 rounds). The paper's own experiment (e1) is a 2-D toy; this
+#   "256 stored vectors" budget is our choice.
+#
+# Images are normalised as in the authors' code, $x \leftarrow (x - 0.1307)/0.3081$; we hold out
+# `n_test` digits and report MSE per pixel on them (the authors' `nn.MSELoss`).
+
+# %%
+X_all, _ = load_mnist(S.mnist_source, seed=SEED)
+X_all = (X_all - 0.1307) / 0.3081
+X_train, X_test = X_all[: -S.n_test], X_all[-S.n_test:]
+print(f"train {tuple(X_train.shape)}, test {tuple(X_test.shape)}; test variance per pixel {X_test.var(0).mean():.3f}")
+
+# %%
+with timer("k-means and local PCA"):
+    km = KMeansAE.fit(X_train, S.n_vectors, seed=SEED)
+    pw = [{"rank r": 0, "regions C": S.n_vectors, "test MSE": mse(X_test, km.reconstruct(X_test))}]
+    for r in [r for r in S.pca_ranks if r > 0]:
+        C = S.n_vectors // (r + 1)
+        lp = LocalPCAAE.fit(X_train, C, rank=r, seed=SEED)
+        pw.append({"rank r": r, "regions C": C, "test MSE": mse(X_test, lp.reconstruct(X_test))})
+with timer("TopK SAE (train_sae)"):
+    sae_cfg = TrainConfig(epochs=S.sae_epochs, batch_size=128, lr=1e-3, seed=SEED, progress=False)
+    topk_sae = train_sae(SAE(784, S.n_latents, "topk", k=S.k_active, seed=SEED), X_train, sae_cfg).sae
+    with torch.no_grad():
+        sae_mse = ((topk_sae(X_test) - X_test) ** 2).mean().item()
+pw = pd.DataFrame(pw)
+print(f"TopK SAE (256 latents, K={S.k_active}): test MSE {sae_mse:.3f}")
+pw
+
+# %%
+lp_K = pw.loc[pw["rank r"] == S.k_active, "test MSE"].item()
+km_mse = pw.loc[pw["rank r"] == 0, "test MSE"].item()
+fig, ax = plt.subplots(figsize=(8.5, 4.8))
+pal = colors(3)
+ax.plot(pw["rank r"], pw["test MSE"], "o-", color=pal[0], label="k-means + local PCA (C regions, rank r)")
+for _, row in pw.iterrows():
+    ax.annotate(f"C={row['regions C']:.0f}", (row["rank r"], row["test MSE"]), textcoords="offset points",
+                xytext=(6, 4), fontsize=9)
+ax.plot([0], [km_mse], "s", ms=11, color=pal[2], label="k-means AE (C=256, piecewise-constant)")
+ax.plot([S.k_active], [sae_mse], "*", ms=18, color=pal[1], label=f"TopK SAE (256 latents, K={S.k_active})")
+ax.set(xscale="symlog", xlabel="rank r of each affine piece (symlog)", ylabel="test MSE per pixel (normalised units)",
+       title="256 stored decoder vectors each: MNIST test reconstruction")
+ax.set_xticks([r for r in S.pca_ranks], [str(r) for r in S.pca_ranks])
+ax.legend(fontsize=9)
+save_figure(fig, NB, "piecewise_constant_vs_affine")
+plt.show()
+
+# %% [markdown]
+# The same power-diagram identity holds for this 784-dimensional SAE: on every test digit, its 15
+# largest pre-activations are the 15 sites nearest in power distance (computed from the sites and
+# radii in float64, not from the identity):
+
+# %%
+W784, b784 = effective_encoder(topk_sae)
+mnist_agreement = power_diagram_agreement(X_test, W784, b784, S.k_active).double().mean().item()
+print(f"top-{S.k_active} set = {S.k_active} nearest power sites on {mnist_agreement:.2%} of {len(X_test)} test digits")
+
+# %% [markdown]
+# ## 3 · PAM-SGD vs SGD
+#
+# The authors' SAE is $z = \rho(W_\text{enc}^\top x + b_\text{enc})$, $\hat x = W z + b$, with $\rho$ = TopK **by
+# magnitude, keeping signs** ($K = 15$, 256 latents), or ReLU with an L1 penalty $\lambda\lVert z\rVert_1$.
+# PAM-SGD alternates, once per epoch $t$:
+#
+# 1. **Encoder step** (decoder fixed): one pass of Adam over mini-batches of 128 on
+#    $\text{MSE} + \lambda \lVert z\rVert_1 + \mu_\text{enc}\lVert W_\text{enc} - W_\text{enc}^t\rVert_F^2 + \nu_\text{enc}\lVert b_\text{enc} - b_\text{enc}^t\rVert^2$.
+# 2. **Decoder step**, exact: with codes $z^r$ of all $N$ training images,
+#    $\min_{W,b} \sum_r \lVert x^r - W z^r - b\rVert^2 + \alpha\lVert W\rVert^2 + \beta\lVert b\rVert^2 + \mu\lVert W - W^t\rVert^2 + \nu\lVert b - b^t\rVert^2$,
+#    solved by $W = C A^{-1}$, $b = \frac{\nu}{N+\beta+\nu} b^t + c(\bar x - W\bar z)$ with $c = \frac{N}{N+\beta+\nu}$,
+#    $A = (\alpha+\mu)I + \sum_r z^r z^{r\top} - Nc\,\bar z\bar z^\top$, $C = \mu W^t + \sum_r x^r z^{r\top} - c(N\bar x + \nu b^t)\bar z^\top$
+#    (`saelib.pam.decoder_step`, unit-tested against `torch.linalg.lstsq` and a direct normal-equation solve).
+#
+# **Choices made here** (where the paper or its code left room):
+# * Baselines: Adam on every parameter with **tied** weights $W = W_\text{enc}$ (the authors' "SGD"), and
+#   with **untied** weights (to tell "PAM vs SGD" apart from "tied vs untied"). All three share the
+#   loop, batches, loss, learning rate ($3\cdot10^{-3}$) and initialisation ($W_\text{enc} \sim \mathcal N(0, 0.1^2)$,
+#   $W = W_\text{enc}$ at step 0, zero biases), so they differ only in how the decoder is updated.
+# * Decoder step: ridge $\alpha = 10^{-6}$, $\beta = \mu = \nu = 0$, solved jointly for $W$ and $b$ (the authors'
+#   MNIST code fits $W$ without an intercept and then sets $b$ to the mean residual).
+# * ReLU variant: $\lambda = 10^{-5}$ for all methods (the authors' LLM value for PAM-SGD; their MNIST script
+#   uses no L1 at all), L1 on the codes as written, not weighted by decoder norms.
+# * Data-fraction study: the authors' schedule, $\min(20, \max(10, \lfloor 20 f\rfloor))$ epochs at fraction $f$
+#   (so 10 epochs up to 50% and 20 at 100%); nested random subsets; fractions are of our
+#   training split; averaged over `n_seeds` seeds. A small fraction therefore also means few Adam steps.
+
+# %%
+cfg = PAMConfig(epochs=S.conv_epochs, batch_size=S.pam_batch_size, lr=S.lr, alpha=S.ridge, seed=SEED)
+acts = {"TopK (|z|, K=15)": ("topk_abs", 0.0), "ReLU + L1": ("relu", S.l1_coeff)}
+
+
+def new_sae(activation, seed):
+    return make_sae(784, S.n_latents, activation, k=S.k_active, init_std=S.init_std, seed=seed)
+
+
+conv, models = {}, {}
+with timer("convergence runs (3 methods x 2 activations)"):
+    for name, (act, l1) in acts.items():
+        for m in METHODS:
+            res = fit(new_sae(act, SEED), X_train, X_test, m, PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1}))
+            conv[name, m], models[name, m] = res.history, res.sae
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
+for ax, name in zip(axes, acts):
+    for m in METHODS:
+        h = conv[name, m]
+        ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5, **METHOD_STYLE[m])
+    ax.set(yscale="log", xlabel="epoch", ylabel="test MSE per pixel (log)", title=f"{name}: test MSE vs epoch")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.axhline(X_test.var(0).mean().item(), color="grey", ls=":", lw=1.2, label="predict the mean (variance)")
+    ax.legend(fontsize=9)
+save_figure(fig, NB, "test_mse_vs_epoch")
+plt.show()
+
+# %% [markdown]
+# ### Sample efficiency
+# Each method trains from the same initialisation on the same random subset (1% of our training
+# split is 40 digits in the quick preset).
+
+# %%
+with timer("data-fraction study"):
+    frac = pd.concat([data_fraction_study(X_train, X_test, lambda s, a=act: new_sae(a, s),
+                                          PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1}), S.fractions,
+                                          seeds=tuple(range(S.n_seeds)), progress=False).assign(activation=name)
+                      for name, (act, l1) in acts.items()])
+summary = frac.groupby(["activation", "fraction", "n_train", "method"])["test_mse"].mean().unstack("method")
+summary.round(3)
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
+for ax, name in zip(axes, acts):
+    for m in METHODS:
+        d = frac[(frac.activation == name) & (frac.method == m)].groupby("fraction")["test_mse"]
+        ax.errorbar(100 * d.mean().index, d.mean(), yerr=d.std().fillna(0), capsize=3, ms=6, **METHOD_STYLE[m])
+    ax.set(xscale="log", yscale="log", xlabel="training data used (% of the training split, log)",
+           ylabel="final test MSE per pixel (log)", title=f"{name}: sample efficiency (mean ± sd over {S.n_seeds} seeds)")
+    ax.set_xticks([100 * f for f in S.fractions], [f"{100 * f:g}" for f in S.fractions])
+    ax.legend(fontsize=9)
+save_figure(fig, NB, "sample_efficiency")
+plt.show()
+
+# %% [markdown]
+# **Reading the plot (the y-axis is logarithmic).** In our split, 1% and 5% of the training digits are
+# 40 and 200 images: *fewer than the 256 latents*. The decoder step then solves an under-determined
+# least-squares problem ($\sum_r z^r z^{r\top}$ has rank $\le N < 256$); the ridge $\alpha = 10^{-6}$
+# barely regularises it, so the closed-form decoder interpolates the training digits with very large
+# weights, and the test error can explode. The same happens when ReLU codes are so sparse that some
+# latents fire on only a handful of training digits. The paper's smallest fraction is 1% of 60,000 =
+# 600 digits, more than its 256 latents, so it never met this regime; `PRESET = "full"` (all 60,000
+# digits) uses the paper's sizes. A larger ridge or the decoder's proximal term would tame it; we report
+# the run as specified rather than tune it after the fact. The Adam baselines (gradient steps on the
+# decoder, never an exact solve) degrade gracefully instead.
+
+# %% [markdown]
+# ### Decoder atoms and sparsity
+# Each row shows the decoder vectors of the 16 latents that fire most often on the test digits, for the
+# TopK SAEs trained on all training digits. Colour: blue negative, red positive, each atom scaled by its
+# largest |value|. For the tied baseline the decoder atoms are the encoder's filters. We also count the
+# latents that never fire on a test digit (they keep their random initial vector).
+
+# %%
+fig, axes = plt.subplots(3, 1, figsize=(12, 6.6))
+for ax, m in zip(axes, METHODS):
+    sae = models["TopK (|z|, K=15)", m]
+    with torch.no_grad():
+        use = (sae.encode(X_test) != 0).sum(0)
+    top = use.argsort(descending=True)[:16]
+    ax.imshow(atom_grid(sae.W_dec.detach()[top]), cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_title(f"{LABELS[m]}: 16 most used atoms ({int((use == 0).sum())}/256 latents never fire)", fontsize=11)
+    ax.axis("off")
+save_figure(fig, NB, "decoder_atoms")
+plt.show()
+
+# %% [markdown]
+# ReLU codes: the average number of non-zero latents per test digit (L0, out of 256) after training
+# on each data fraction. An L0 near 0 means the ReLU units died (every pre-activation negative).
+
+# %%
+l0 = frac[frac.activation == "ReLU + L1"].groupby(["fraction", "method"])["test_l0"].mean().unstack("method")
+fig, ax = plt.subplots(figsize=(8.5, 4.5))
+for m in METHODS:
+    ax.plot(100 * l0.index, l0[m], ms=6, **METHOD_STYLE[m])
+ax.set(xscale="log", xlabel="training data used (% of the training split, log)",
+       ylabel="L0: non-zero codes per test digit", title="ReLU + L1: sparsity of the codes")
+ax.set_xticks([100 * f for f in S.fractions], [f"{100 * f:g}" for f in S.fractions])
+ax.legend(fontsize=9)
+save_figure(fig, NB, "relu_sparsity")
+plt.show()
+l0.round(1)
+
+# %% [markdown]
+# ## 4 · Ablations (PAM-SGD, TopK)
+# On a fixed `ablation_fraction` of the training digits, for `ablation_epochs` epochs:
+# * **Adam steps per mini-batch** in the encoder step ({1, 3, 5, 10}; the authors' ablation);
+# * **encoder proximal weight** $\mu_\text{enc} = \nu_\text{enc}$, anchoring the encoder to its value at the
+#   start of the epoch (the authors' MNIST "mu/nu" ablation instead penalises $\lVert W_\text{enc}\rVert^2$, a
+#   pull towards zero; we ablate the proximal term of the algorithm as written).
+# The Adam baselines on the same data and epochs are shown for reference.
+
+# %%
+sub = X_train[torch.randperm(len(X_train), generator=torch.Generator().manual_seed(SEED))[: round(S.ablation_fraction * len(X_train))]]
+abl_cfg = {**cfg.as_dict(), "epochs": S.ablation_epochs}
+with timer("ablations"):
+    steps = {s: fit(new_sae("topk_abs", SEED), sub, X_test, "pam", PAMConfig(**{**abl_cfg, "steps_per_batch": s}))
+             .history.test_mse.iloc[-1] for s in S.steps_per_batch}
+    prox = {mu: fit(new_sae("topk_abs", SEED), sub, X_test, "pam", PAMConfig(**{**abl_cfg, "mu_enc": mu, "nu_enc": mu}))
+            .history.test_mse.iloc[-1] for mu in S.prox_mu}
+    ref = {m: fit(new_sae("topk_abs", SEED), sub, X_test, m, PAMConfig(**abl_cfg)).history.test_mse.iloc[-1]
+           for m in ("adam_tied", "adam_untied")}
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(15, 4.6))
+axes[0].plot(list(steps), list(steps.values()), **METHOD_STYLE["pam"])
+axes[0].set(xlabel="Adam steps per mini-batch (encoder step)", ylabel="final test MSE per pixel",
+            title=f"Steps per batch ({S.ablation_fraction:.0%} of data, {S.ablation_epochs} epochs)")
+axes[0].set_xticks(S.steps_per_batch)
+labels = [f"{mu:g}" for mu in prox]
+axes[1].plot(range(len(prox)), list(prox.values()), **METHOD_STYLE["pam"])
+axes[1].set_xticks(range(len(prox)), labels)
+axes[1].set(xlabel="encoder proximal weight μ_enc = ν_enc", ylabel="final test MSE per pixel",
+            title="Proximal weight")
+for ax in axes:
+    for m, v in ref.items():
+        ax.axhline(v, ls="--", color=METHOD_STYLE[m]["color"], label=f"{LABELS[m]} (1 step, no prox)")
+    ax.legend(fontsize=9, loc="center right")
+save_figure(fig, NB, "ablations")
+plt.show()
+pd.DataFrame({"steps per batch": steps}).T.round(4), pd.DataFrame({"mu_enc = nu_enc": prox}).T.round(4)
+
+# %% [markdown]
+# ## 5 · Claims check
+#
+# How each verdict is computed (decided before running):
+# * *Lower test MSE than tied / untied Adam*: at every data fraction (seed-averaged) for both TopK and
+#   ReLU: reproduced; at more than half of the (activation, fraction) pairs: partly.
+# * *Most at low data*: relative gap $1 - \text{MSE}_\text{PAM}/\min(\text{MSE}_\text{tied}, \text{MSE}_\text{untied})$, averaged over
+#   fractions $\le 10\%$, larger than averaged over fractions $\ge 50\%$, for both activations: reproduced; for one: partly.
+# * *Fewer epochs*: target = 1.05 x the worst final test MSE of the three methods (a level all reach);
+#   PAM-SGD's first epoch at or below it is earlier than both baselines', for both activations:
+#   reproduced; for one: partly.
+# * *Ordering*: k-means + local PCA ($C=16$, $r=15$) < TopK SAE < k-means AE ($C=256$) in test MSE; one
+#   of the two inequalities: partly.
+# * *Power-diagram identity*: exact (100%) on the 2-D grids and on every MNIST test digit.
+
+# %%
+claims = ClaimsTable(NB, PRESET, SEED)
+mean_mse = frac.groupby(["activation", "fraction", "method"])["test_mse"].mean().unstack("method")
+wins = {b: (mean_mse["pam"] < mean_mse[b]) for b in ("adam_tied", "adam_untied")}
+for b, label in (("adam_tied", "tied"), ("adam_untied", "untied")):
+    w = wins[b]
+    claims.check(f"PAM-SGD reaches lower test MSE than {label} Adam (TopK and ReLU, all data fractions)",
+                 f"lower at {w.sum()}/{len(w)} (activation, fraction) pairs; "
+                 + "; ".join(f"{a}: {w[a].sum()}/{len(w[a])}" for a in acts),
+                 reproduced=bool(w.all()), partly=w.mean() > 0.5,
+                 paper="PAM-SGD below SGD at every training-set size (MNIST, TopK and ReLU)")
+gap = 1 - mean_mse["pam"] / mean_mse[["adam_tied", "adam_untied"]].min(1)
+low = {a: gap[a][gap[a].index <= 0.1].mean() for a in acts}
+high = {a: gap[a][gap[a].index >= 0.5].mean() for a in acts}
+more_low = [low[a] > high[a] for a in acts]
+claims.check("PAM-SGD's advantage is largest in the low-data regime",
+             "; ".join(f"{a}: relative gap {low[a]:+.1%} (<=10% data) vs {high[a]:+.1%} (>=50%)" for a in acts),
+             reproduced=all(more_low), partly=any(more_low),
+             paper="largest gains at small training fractions")
+target = {a: 1.05 * max(conv[a, m]["test_mse"].iloc[-1] for m in METHODS) for a in acts}
+first = {(a, m): epochs_to_reach(conv[a, m], target[a]) for a in acts for m in METHODS}
+faster = [first[a, "pam"] < min(first[a, "adam_tied"], first[a, "adam_untied"]) for a in acts]
+claims.check("PAM-SGD converges in fewer epochs",
+             "; ".join(f"{a}: epochs to reach {target[a]:.3f}: PAM {first[a, 'pam']:.0f}, tied {first[a, 'adam_tied']:.0f}, "
+                       f"untied {first[a, 'adam_untied']:.0f}" for a in acts),
+             reproduced=all(faster), partly=any(faster), paper="faster convergence in test loss vs epoch")
+order = [lp_K < sae_mse, sae_mse < km_mse]
+claims.check("k-means + local PCA < SAE < k-means AE in MSE",
+             f"test MSE {lp_K:.3f} (local PCA, C=16, r=15) vs {sae_mse:.3f} (TopK SAE) vs {km_mse:.3f} (k-means, C=256)",
+             reproduced=all(order), partly=any(order),
+             paper="SAEs sit between k-means AEs and the optimal piecewise-affine AE")
+exact = min(grid_agreement.values()) == 1.0 and mnist_agreement == 1.0
+claims.check("TopK regions are power diagrams: top-k pre-activations = k nearest power sites",
+             f"agreement {grid_agreement[1]:.2%} (2-D, k=1), {grid_agreement[2]:.2%} (2-D, k=2), "
+             f"{mnist_agreement:.2%} (MNIST, k={S.k_active})",
+             reproduced=exact, partly=min(min(grid_agreement.values()), mnist_agreement) > 0.99,
+             paper="TopK SAE regions are K-th order power diagrams")
+claims.save()
+claims.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(claims.verdicts())
+
+# %% [markdown]
+# ## What to take away
+#
+# * **Geometry.** A TopK SAE's regions are exactly a power diagram of the sites $w_i/2$ with radii
+#   $r_i^2 = \lVert w_i\rVert^2/4 + b_i$ (100% agreement on the 2-D grids and on every MNIST test digit):
+#   directions place the sites, biases inflate or shrink the cells. The k-means AE is its $k=1$,
+#   zero-radius, constant-code corner.
+# * **Accuracy vs sharing.** With 256 stored vectors each, the TopK SAE is far better than the
+#   piecewise-constant k-means AE, but in this run it is slightly *better* than k-means + local PCA at
+#   the same rank 15 (whose budget allows only 16 regions), so the "local PCA < SAE" half of the claim
+#   is not reproduced under this budget. The paper's optimal piecewise-affine autoencoder is not
+#   limited in its number of regions, while a TopK SAE has up to $\binom{256}{15}$ of them; trading
+#   regions for rank (8 regions of rank 31) does beat the SAE. How to match budgets is a choice, and
+#   the verdict depends on it.
+# * **PAM-SGD.** It converges in fewer epochs than both Adam baselines. With TopK and 400 to 2,000
+#   training digits it reaches a much lower test MSE than tied *and* untied Adam; at 100% of the data it
+#   still beats tied Adam, but untied Adam catches up. Below 256 training digits (fewer than the
+#   latents) its exact least-squares decoder over-fits catastrophically, a regime the paper (600+
+#   digits) never visited; with ReLU it also blew up once with 1,000 digits, from latents that fire on
+#   only a few of them. Comparing against untied Adam matters: at full data, the gap between PAM-SGD
+#   and the authors' tied baseline is "tied vs untied", not "PAM vs SGD".
+# * **ReLU.** With the authors' initialisation and a tiny L1, all three methods end with very few
+#   active codes; tied Adam's ReLU units die altogether (its test MSE equals the data variance).
+# * **Ablations.** More Adam steps per mini-batch help PAM-SGD here; the encoder proximal weight barely
+#   matters at these values.
+# * Scale caveat: 4,000 training digits (not 60,000), one architecture, 20 epochs, two seeds.
+#   `PRESET = "full"` reads full MNIST from local IDX files (`data/MNIST/raw`) and runs 50 epochs.
