@@ -106,19 +106,21 @@ def decoder_step(Z: Tensor, X: Tensor, alpha: float = 1e-6, beta: float = 0.0, m
         raise ValueError("alpha + mu must be > 0 so that A is invertible (use a tiny ridge alpha)")
     if (mu > 0 and W_prev is None) or (nu > 0 and b_prev is None):
         raise ValueError("mu > 0 needs W_prev and nu > 0 needs b_prev (the proximal anchors)")
-    # The Gram products run in the inputs' dtype (float32 sums over N are accurate to ~1e-6 relative
-    # and 3x cheaper); everything after them, including the solve, runs in float64.
+    dtype = Z.dtype
+    # Everything, the Gram products included, runs in float64: with fewer samples than latents A is
+    # singular up to the tiny ridge, and float32 rounding in Z^T Z (~1e-7 relative, far above
+    # alpha = 1e-6) would be amplified into a decoder with huge weights.
+    Z, X = Z.double(), X.double()
     n, m = Z.shape
-    d64 = torch.float64
-    Wp = W_prev.double() if W_prev is not None else torch.zeros(m, X.shape[1], dtype=d64)
-    bp = b_prev.double() if b_prev is not None else torch.zeros(X.shape[1], dtype=d64)
+    Wp = W_prev.double() if W_prev is not None else Z.new_zeros(m, X.shape[1])
+    bp = b_prev.double() if b_prev is not None else X.new_zeros(X.shape[1])
     c = n / (n + beta + nu)
-    z_bar, x_bar = Z.double().mean(0), X.double().mean(0)
-    A = (alpha + mu) * torch.eye(m, dtype=d64) + (Z.t() @ Z).double() - n * c * torch.outer(z_bar, z_bar)
-    Ct = mu * Wp + (Z.t() @ X).double() - c * torch.outer(z_bar, n * x_bar + nu * bp)   # C^T, (m, d)
+    z_bar, x_bar = Z.mean(0), X.mean(0)
+    A = (alpha + mu) * torch.eye(m, dtype=Z.dtype) + Z.t() @ Z - n * c * torch.outer(z_bar, z_bar)
+    Ct = mu * Wp + Z.t() @ X - c * torch.outer(z_bar, n * x_bar + nu * bp)   # C^T, (m, d)
     W_dec = torch.linalg.solve(A, Ct)                                           # W^T = A^{-1} C^T (A symmetric)
     b_dec = nu / (n + beta + nu) * bp + c * (x_bar - z_bar @ W_dec)
-    return DecoderStep(W_dec.to(Z.dtype), b_dec.to(Z.dtype))
+    return DecoderStep(W_dec.to(dtype), b_dec.to(dtype))
 
 
 def decoder_objective(Z: Tensor, X: Tensor, W_dec: Tensor, b_dec: Tensor, alpha: float = 0.0, beta: float = 0.0,

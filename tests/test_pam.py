@@ -43,6 +43,16 @@ def test_general_formula_matches_direct_normal_equations():
     assert decoder_objective(Z, X, step.W_dec, step.b_dec, **kw) <= decoder_objective(Z, X, Wp, bp, **kw)
 
 
+def test_decoder_step_is_float64_inside_for_fewer_samples_than_latents():
+    # N < m: A is singular up to the ridge; float32 inputs must give the float64 answer (no rounding blow-up)
+    g = torch.Generator().manual_seed(4)
+    Z = torch.randn(40, 256, generator=g) * (torch.rand(40, 256, generator=g) < 0.06)
+    X = torch.randn(40, 784, generator=g)
+    s32, s64 = decoder_step(Z, X, alpha=1e-6), decoder_step(Z.double(), X.double(), alpha=1e-6)
+    assert s32.W_dec.dtype == torch.float32
+    assert torch.allclose(s32.W_dec.double(), s64.W_dec, rtol=1e-4, atol=1e-4)
+
+
 def test_decoder_step_bad_input():
     Z, X, _ = _codes()
     with pytest.raises(ValueError, match="alpha"):
