@@ -77,6 +77,22 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      llm_ks=[20, 40, 80, 160, 320, 640], llm_seeds=3, llm_epochs=1.0, lr=2e-4, batch_size=4096,
                      l1_coeff=2.5, snapshots_per_epoch=8, threads=None),
     },
+    "02_batchtopk": {
+        "quick": dict(expansions=[1, 2, 4], k=32, ks=[16, 32, 64], k_expansion=2, epochs=1.0, lr=3e-3, beta2=0.999,
+                      batch_size=512, threshold_beta=0.9, threshold_start=100, jr_lams=[0.3, 1.0, 3.0],
+                      jr_bandwidth=0.5, jr_init_quantile=0.9, splice_seqs=4),
+        "full": dict(expansions=[4, 8, 16, 32], k=32, ks=[16, 32, 64], k_expansion=16, epochs=1.0, lr=3e-4,
+                     beta2=0.99, batch_size=4096, threshold_beta=0.999, threshold_start=1000,
+                     jr_lams=[0.1, 0.3, 1.0, 3.0], jr_bandwidth=0.05, jr_init_quantile=0.9, splice_seqs=128),
+    },
+    "03_jumprelu": {
+        "quick": dict(expansion=2, jr_lams=[0.3, 1.0, 3.0], l1_coeffs=[1.0, 2.0, 4.0], ks=[16, 32, 64], epochs=1.0,
+                      lr=3e-3, batch_size=512, jr_bandwidth=0.5, jr_init_quantile=0.9, ste_samples=1_000_000,
+                      splice_seqs=4),
+        "full": dict(expansion=32, jr_lams=[0.1, 0.3, 1.0, 3.0, 10.0], l1_coeffs=[0.5, 1.0, 2.0, 4.0, 8.0],
+                     ks=[16, 32, 64, 128], epochs=1.0, lr=3e-4, batch_size=4096, jr_bandwidth=0.05,
+                     jr_init_quantile=0.9, ste_samples=4_000_000, splice_seqs=128),
+    },
 }
 
 
