@@ -2,7 +2,7 @@
 post-processing, the evaluation helpers notebook 01 needs, and a loader for the released
 checkpoints.
 
-Training recipe (Sec. 3.2 of the paper; reference code OpenMOSS/Language-Model-SAEs):
+Training recipe (the paper's modifications to TopK; reference code OpenMOSS/Language-Model-SAEs):
 
 * dataset-wise normalisation: train on s x with s = sqrt(d) / E||x|| (:func:`saelib.train.dataset_scale`),
   then fold s into the weights (:func:`fold_input_scale_`) so the saved SAE reads raw x;
@@ -13,7 +13,7 @@ Training recipe (Sec. 3.2 of the paper; reference code OpenMOSS/Language-Model-S
 * init: Kaiming-uniform decoder rescaled to the norm with the lowest initial MSE (coarse then
   fine grid), W_enc = W_dec^T, b_enc = 0 (:func:`llama_scope_init_`).
 
-Post-processing (Sec. 3.3): fold decoder norms into the encoder (:func:`fold_decoder_norms_`) and
+Post-processing (after training): fold decoder norms into the encoder (:func:`fold_decoder_norms_`) and
 convert TopK to JumpReLU with one global threshold (:func:`topk_to_jumprelu`).
 """
 from __future__ import annotations
@@ -98,7 +98,7 @@ def fold_decoder_norms_(sae: SAE) -> Tensor:
 @dataclass
 class KAnnealing:
     """Training callback: k falls linearly from ``k_start`` to ``k_end`` over the first ``frac``
-    of the steps, then stays at ``k_end`` (Llama Scope Sec. 3.2: k_start = d_model / 2, frac = 0.1)."""
+    of the steps, then stays at ``k_end`` (Llama Scope: k_start = d_model / 2, frac = 0.1)."""
 
     k_start: int
     k_end: int
@@ -245,7 +245,7 @@ def ranking_scores(sae: SAE, x: Tensor) -> Tensor:
 def global_threshold(sae: SAE, x: Tensor, k: int, batch_size: int = 4096) -> float:
     """theta between the (N k)-th and (N k + 1)-th largest ranking scores over all N rows of ``x``.
 
-    Llama Scope Sec. 3.3: with this one threshold (and f = z [score > theta]) the N tokens keep
+    Llama Scope's post-processing: with this one threshold (and f = z [score > theta]) the N tokens keep
     exactly N k activations in total, so the *average* L0 on them is k while per-token L0 varies.
     We take the midpoint of the two order statistics so that the strict inequality keeps N k.
     Chunked: the global top N k + 1 always lie inside the union of each chunk's top N k + 1.
@@ -439,6 +439,23 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
 
 
 # ---- evaluation helpers: by position, across models ------------------------------------------------
+
+
+@torch.no_grad()
+def lm_cross_entropy(model: str, corpus: str, split: str = "eval", n_tokens: int = 1024, ctx_len: int = 128,
+                     batch_size: int = 4) -> float:
+    """Mean next-token CE (nats) of the whole LM ``model`` on the first ~``n_tokens`` of ``corpus[split]``
+    (no SAE; position 0's prediction included). Used to show what a fine-tune changed."""
+    from .text import load_corpus, tokenize_and_chunk
+
+    lm, tok = load_lm(model)
+    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
+    total = 0.0
+    for i in range(0, len(tokens), batch_size):
+        b = tokens[i: i + batch_size]
+        logits = lm(input_ids=b, use_cache=False).logits[:, :-1]
+        total += F.cross_entropy(logits.transpose(1, 2), b[:, 1:], reduction="sum").item()
+    return total / (tokens.shape[0] * (tokens.shape[1] - 1))
 
 
 @torch.no_grad()
