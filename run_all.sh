@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The companion's two commands.
 #   ./run_all.sh [NOTEBOOK ...] [--preset quick|full]   execute notebooks, refresh figures/ and the README scoreboard
-#   ./run_all.sh test                                   unit tests + nbval over the notebooks (what CI runs)
+#   ./run_all.sh test [PYTEST ARGS]                     unit tests + nbval over the notebooks (what CI runs)
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -33,7 +33,10 @@ setup() {
 run_tests() {
   setup
   # One pytest run: unit tests, then every notebook re-executed with its claims cells compared.
-  $PY -m pytest tests notebooks --nbval-lax --nbval-cell-timeout=1200 -p no:cacheprovider "$@"
+  # Extra arguments (paths or pytest flags) replace the default paths: ./run_all.sh test tests -x
+  local args=("$@")
+  [[ ${#args[@]} -eq 0 ]] && args=(tests notebooks)
+  $PY -m pytest "${args[@]}" --nbval-lax --nbval-cell-timeout=1200 -p no:cacheprovider
 }
 
 run_notebooks() {
