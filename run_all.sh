@@ -36,7 +36,7 @@ run_tests() {
   # Extra arguments (paths or pytest flags) replace the default paths: ./run_all.sh test tests -x
   local args=("$@")
   [[ ${#args[@]} -eq 0 ]] && args=(tests notebooks)
-  $PY -m pytest "${args[@]}" --nbval-lax --nbval-cell-timeout=1200 -p no:cacheprovider
+  $PY -m pytest "${args[@]}" --nbval-lax --nbval-cell-timeout=3000 -p no:cacheprovider
 }
 
 run_notebooks() {
