@@ -439,8 +439,8 @@ pd.DataFrame({"stage": list(times), "wall seconds": np.round(list(times.values()
 # %% [markdown]
 # ## 8 · Claims check
 #
-# Tolerances, fixed before running: *small degradation* means a relative FVU increase of at most
-# 10% (reproduced) or 25% (partly). The conversion preserves L0 if the converted mean L0 is within
+# Tolerances, fixed before running: *small degradation* means that both the FVU and the Δ LM loss
+# grow by at most 10% relative (reproduced); if only the FVU stays within 25%, the verdict is partly. The conversion preserves L0 if the converted mean L0 is within
 # ±10% of $k$ (±25%: partly) on tokens not used for calibration, with FVU not worse by more than 0.02.
 # "Matched L0" for vanilla vs TopK: the vanilla sweep's FVU and Δ LM interpolated (in log L0) at each
 # TopK narrow L0 it brackets; no extrapolation.
@@ -498,15 +498,18 @@ claims.check("TopK → JumpReLU conversion preserves L0 (±10% of k) without hur
 inb, beyond = by_pos.iloc[0], by_pos.iloc[1:]
 fvu_ratio = (beyond["fvu"] * beyond["tokens"]).sum() / beyond["tokens"].sum() / inb["fvu"]
 dlm_in, dlm_out = inb["ΔLM"], (beyond["ΔLM"] * (beyond["hi"] - beyond["lo"])).sum() / (beyond["hi"] - beyond["lo"]).sum()
-claims.check(f"Trained at 128 tokens, small degradation out to {S.long_ctx_len} (FVU +10%)",
-             f"FVU positions ≥128 / positions 1–127 = {fvu_ratio:.2f}; ΔLM {dlm_in:.3f} → {dlm_out:.3f} nats",
-             reproduced=fvu_ratio <= 1.10, partly=fvu_ratio <= 1.25, paper="small degradation at longer contexts")
+dlm_ratio = dlm_out / dlm_in
+claims.check(f"Trained at 128 tokens, small degradation out to {S.long_ctx_len} (FVU and ΔLM +10%)",
+             f"positions ≥128 vs 1–127: FVU ×{fvu_ratio:.2f}; ΔLM {dlm_in:.3f} → {dlm_out:.3f} nats (×{dlm_ratio:.2f})",
+             reproduced=fvu_ratio <= 1.10 and dlm_ratio <= 1.10, partly=fvu_ratio <= 1.25,
+             paper="small degradation at longer contexts")
 fvu_base, fvu_ft = transfer.loc[0, "FVU"], transfer.loc[1, "FVU"]
-ft_ratio = fvu_ft / fvu_base
-claims.check("Base-trained SAE transfers to the fine-tuned model with small degradation (FVU +10%)",
+ft_ratio, ft_dlm_ratio = fvu_ft / fvu_base, transfer.loc[1, "ΔLM"] / transfer.loc[0, "ΔLM"]
+claims.check("Base-trained SAE transfers to the fine-tuned model with small degradation (FVU and ΔLM +10%)",
              f"FVU {fvu_base:.3f} → {fvu_ft:.3f} (×{ft_ratio:.2f}); ΔLM {transfer.loc[0, 'ΔLM']:.3f} → "
-             f"{transfer.loc[1, 'ΔLM']:.3f}; the fine-tune moved the residual by {100 * drift:.1f}%",
-             reproduced=ft_ratio <= 1.10, partly=ft_ratio <= 1.25, paper="transfers to Llama-3.1-8B-Instruct")
+             f"{transfer.loc[1, 'ΔLM']:.3f} (×{ft_dlm_ratio:.2f}); the fine-tune moved the residual by {100 * drift:.1f}%",
+             reproduced=ft_ratio <= 1.10 and ft_dlm_ratio <= 1.10, partly=ft_ratio <= 1.25,
+             paper="transfers to Llama-3.1-8B-Instruct")
 frac_new = new.float().mean().item()
 claims.check("Wide SAE has latents with no close narrow counterpart (≥5% 'new')",
              f"{100 * frac_new:.1f}% of live wide latents have best cosine < 0.5 and OMP-{S.omp_atoms} residual > 0.5 "
