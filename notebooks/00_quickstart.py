@@ -48,7 +48,7 @@ from saelib.contexts import examples_html, latent_activations, top_examples
 from saelib.experiment import setup, shared_activations, timer
 from saelib.lm import load_lm
 from saelib.metrics import Splice, evaluate
-from saelib.plots import colors, log_axis, save_figure
+from saelib.plots import colors, save_figure
 
 NB = "00_quickstart"
 S = setup(NB, PRESET, seed=SEED)
@@ -168,9 +168,8 @@ axes[2].plot(rl["L0"], rl["FVU"], "o-", color=pal[1], label="ReLU-L1 (λ sweep)"
 axes[2].plot(tk["L0"], tk["FVU"], "*", ms=16, color=pal[0], label=f"TopK k={S.k}")
 for _, r in rl.iterrows():
     axes[2].annotate(f"λ={r['λ']:g}", (r["L0"], r["FVU"]), textcoords="offset points", xytext=(5, 5), fontsize=9)
-axes[2].set(xlabel="L0 (active latents per token, held-out)", ylabel="FVU (held-out)",
+axes[2].set(xscale="log", xlabel="L0 (active latents per token, held-out)", ylabel="FVU (held-out)",
             title="Sparsity–fidelity frontier")
-log_axis(axes[2], "x")
 for ax in axes:
     ax.legend(fontsize=9)
 save_figure(fig, NB, "training_and_frontier")
