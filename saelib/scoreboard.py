@@ -47,6 +47,11 @@ def _replace(text: str, start: str, end: str, body: str) -> str:
     return text + "\n" + block + "\n"
 
 
+def _cell(text: str) -> str:
+    """Escape what would break a markdown table cell (pipes, newlines)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def readme() -> None:
     rows = ["| notebook | claim | verdict | measured here | paper |", "|---|---|---|---|---|"]
     nb_rows = ["| notebook | default run time (2 CPU cores) | claims reproduced |", "|---|---|---|"]
@@ -54,7 +59,8 @@ def readme() -> None:
         doc, run = _load(n, "claims.json"), _load(n, "run.json")
         claims = doc.get("claims", [])
         for c in claims:
-            rows.append(f"| {n} | {c['claim']} | **{c['verdict']}** | {c['measured']} | {c['paper'] or '-'} |")
+            cells = [_cell(c["claim"]), f"**{c['verdict']}**", _cell(c["measured"]), _cell(c["paper"] or "-")]
+            rows.append(f"| {n} | " + " | ".join(cells) + " |")
         ok = sum(c["verdict"] == "reproduced" for c in claims)
         t = f"{run['seconds'] / 60:.1f} min" if "seconds" in run else "-"
         nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {ok}/{len(claims)} |")

@@ -41,3 +41,8 @@ def test_presets_resolve_and_reject_unknowns():
         resolve("99_nope", "quick")
     with pytest.raises(ValueError, match="unknown setting"):
         resolve("00_quickstart", "quick", kk=3)
+
+
+def test_scoreboard_escapes_table_breaking_characters():
+    from saelib.scoreboard import _cell
+    assert _cell("TopK (|z|, K=15)\nnext") == "TopK (\\|z\\|, K=15) next"
