@@ -177,8 +177,8 @@ plt.show()
 # ## 4 · How many latents does each token get?
 #
 # TopK's histogram is a spike at $k$ by construction. BatchTopK spreads the same budget: left, the
-# batch rule; middle, the inference threshold. Right: are tokens that are far from the mean activation
-# (harder to reconstruct) given more latents?
+# batch rule; middle, the inference threshold. Right: mean number of latents per decile of the token's
+# distance from the mean activation (tokens far from the mean are harder to reconstruct).
 
 # %%
 label_t, label_b = f"topk k={S.k} m={w_k}", f"batchtopk k={S.k} m={w_k}"
@@ -204,7 +204,7 @@ axes[2].plot([dev[idx == i].mean() for i in range(10)], [l0_thr[idx == i].float(
              "s-", color=pal[3], label="BatchTopK (threshold)")
 axes[2].axhline(S.k, color=pal[0], ls=":", label=f"TopK (= {S.k})")
 axes[2].set(xlabel="‖x − mean‖ (token decile mean)", ylabel="mean active latents",
-            title="Harder tokens get more latents")
+            title="Latents vs distance from the mean")
 axes[2].legend(fontsize=9)
 save_figure(fig, NB, "latents_per_token")
 plt.show()

@@ -61,7 +61,7 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # magnitude (plus noise) when present. A ReLU passes the positive half of the noise. Lowering its bias
 # by $b$ ($\mathrm{ReLU}(z - b)$) removes the noise but subtracts $b$ from every true activation:
 # *shrinkage*. A JumpReLU with threshold $\theta$ removes the same noise and returns $z$ untouched
-# above the threshold.
+# above the threshold. (Above $\theta$ the ReLU and JumpReLU points coincide, so the ReLU's are hidden.)
 
 # %%
 rng = np.random.default_rng(SEED)
@@ -307,7 +307,7 @@ mine, topk = at_jr_l0("topk", "fvu")
 wins = int((mine <= topk).sum())
 claims.check("JumpReLU at least matches TopK on FVU at equal L0",
              f"as good or better on {wins}/{len(mine)} points in TopK's L0 range"
-             + ("; " + ", ".join(f"{a:.3f} vs {b:.3f}" for a, b in zip(mine, topk)) if len(mine) else ""),
+             + ("; " + ", ".join(f"{a:.4f} vs {b:.4f}" for a, b in zip(mine, topk)) if len(mine) else ""),
              reproduced=len(mine) >= 2 and wins == len(mine), partly=wins > 0,
              paper="JumpReLU matches or beats TopK (Fig. 2)")
 mine, relu = at_jr_l0("relu", "hf_10")
