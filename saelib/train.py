@@ -2,7 +2,7 @@
 
 Loss per batch (tokens are rows of ``x``, already multiplied by the dataset scale s):
 
-    L = E_x ||x - x_hat||_2^2  +  lambda(t) * penalty  +  alpha * AuxK
+    L = E_x ||x - x_hat||_2^2  +  lambda(t) * penalty  +  alpha * AuxK  +  sum(cfg.loss_terms)
 
 * penalty comes from the sparsifier (L1 on f_i ||d_i|| for ReLU; none for TopK);
   lambda(t) is warmed up linearly over ``sparsity_warmup_frac`` of the steps.
@@ -11,6 +11,8 @@ Loss per batch (tokens are rows of ``x``, already multiplied by the dataset scal
   x - x_hat, decoded without bias; same scale as the main MSE.
 * Dataset-wise normalisation (Llama Scope, Sec. 3.2): s = sqrt(d) / E||x||, folded back
   into the weights at the end so the returned SAE works on raw activations.
+* ``cfg.loss_terms`` are extra named losses computed from the :class:`TrainState` (e.g. an
+  auxiliary loss for under-used latents); each is added as is and logged under its name.
 * Adam, linear LR warm-up, linear decay to zero over the final ``decay_frac`` of steps;
   optional unit-norm decoder with gradient projection.
 """
@@ -27,7 +29,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from .fastpath import sparse_decode
-from .sae import SAE
+from .sae import SAE, TrainStep
 from .utils import check_choice, check_range, seed_everything
 
 
@@ -59,6 +61,7 @@ class TrainConfig:
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = None
     callbacks: list[Callable[["TrainState"], None]] = field(default_factory=list)
+    loss_terms: dict[str, Callable[["TrainState"], Tensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         check_range("epochs", self.epochs, 0, lo_open=True)
@@ -86,17 +89,26 @@ class TrainConfig:
                 raise ValueError("checkpoint_every needs checkpoint_dir")
 
     def as_dict(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "callbacks"}
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("callbacks", "loss_terms")}
 
 
 @dataclass
 class TrainState:
-    """What callbacks see (and may change, e.g. ``sae.sparsifier.k`` for k annealing)."""
+    """What callbacks and loss terms see (and may change, e.g. ``sae.sparsifier.k`` for k annealing).
+
+    Callbacks run before the forward pass: ``batch_index`` (rows of ``data`` in this batch) is
+    already set, so a callback can hand per-token side data (e.g. g-SAE's LM gradients) to the
+    sparsifier. Loss terms run after it and also see the scaled batch ``x``, the forward output
+    ``out`` and the ``dead`` mask."""
 
     sae: SAE
     step: int
     n_steps: int
     tokens_since_fired: Tensor
+    batch_index: Tensor | None = None
+    x: Tensor | None = None
+    out: TrainStep | None = None
+    dead: Tensor | None = None
 
     @property
     def frac(self) -> float:
@@ -171,13 +183,14 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
     try:
         for step in tqdm(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress,
                          mininterval=5.0):
-            state.step = step
-            for cb in cfg.callbacks:
-                cb(state)
             if pos + bs > n:
                 order, pos = torch.randperm(n, generator=gen), 0
-            x = data[order[pos: pos + bs]].to(device, non_blocking=True) * scale
+            state.step, state.batch_index = step, order[pos: pos + bs]
+            state.x = state.out = state.dead = None
             pos += bs
+            for cb in cfg.callbacks:
+                cb(state)
+            x = data[state.batch_index].to(device, non_blocking=True) * scale
             lr = cfg.lr * lr_factor(step, n_steps, cfg.warmup_frac, cfg.decay_frac)
             for group in opt.param_groups:
                 group["lr"] = lr
@@ -205,6 +218,10 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             if cfg.auxk_coeff > 0 and dead.any():
                 aux = auxk_loss(sae, x, out.pre, (x - out.x_hat).detach(), dead, k_aux, sparse)
                 loss = loss + cfg.auxk_coeff * aux
+            state.x, state.out, state.dead = x, out, dead
+            extra = {name: term(state) for name, term in cfg.loss_terms.items()}
+            for value in extra.values():
+                loss = loss + value
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.unit_norm_decoder:
@@ -220,7 +237,7 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
                 rows_log.append({"step": step, "tokens": (step + 1) * bs, "lr": lr, "loss": loss.item(),
                                  "mse": mse.item(), "fvu": (mse / var).item(), "l0": l0,
                                  "dead_frac": dead.float().mean().item(), "penalty": penalty.item(),
-                                 "auxk": aux.item()})
+                                 "auxk": aux.item(), **{k: float(v.detach()) for k, v in extra.items()}})
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
                 sae.metadata["train_input_scale"] = scale
                 sae.save(Path(cfg.checkpoint_dir) / f"step_{step + 1:07d}")

@@ -91,3 +91,23 @@ def test_auxk_gradient_reaches_only_dead_latents(sparse):
 def test_data_shape_is_checked():
     with pytest.raises(ValueError, match="data must have shape"):
         train_sae(SAE(24, 48, "topk", k=3), torch.randn(10, 5))
+
+
+def test_loss_terms_see_the_batch_and_change_training():
+    x = synthetic(n=1000)
+    seen: list[tuple[int, bool]] = []
+
+    def pull_b_enc_down(st):
+        # the callback already knows which rows form this batch; the term sees that batch, scaled
+        seen.append((st.step, torch.allclose(st.x, x[st.batch_index] * st.x.norm(dim=1).mean()
+                                             / x[st.batch_index].norm(dim=1).mean(), rtol=1e-4)))
+        return 10.0 * st.sae.b_enc.pow(2).sum() + 0 * st.out.x_hat.sum()
+
+    base = TrainConfig(epochs=1, batch_size=100, progress=False)
+    plain = train_sae(SAE(24, 48, "topk", k=3, seed=0), x, base)
+    extra = train_sae(SAE(24, 48, "topk", k=3, seed=0), x,
+                      TrainConfig(epochs=1, batch_size=100, progress=False, loss_terms={"b_enc_l2": pull_b_enc_down}))
+    assert [s for s, _ in seen] == list(range(10)) and all(ok for _, ok in seen)
+    assert "b_enc_l2" in extra.history and extra.history["b_enc_l2"].iloc[-1] >= 0
+    assert extra.sae.b_enc.norm() < plain.sae.b_enc.norm()
+    assert "loss_terms" not in base.as_dict()
