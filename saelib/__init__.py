@@ -4,6 +4,9 @@ from .sparsity import SPARSIFIERS, Sparsifier, make_sparsifier, register
 from .train import TrainConfig, TrainResult, train_sae
 from .utils import cache_dir, seed_everything
 
+# Modules that register extra sparsifiers on import, so SAE.load finds them by name.
+from . import pam  # noqa: E402,F401  (topk_abs)
+
 __all__ = ["SAE", "CheckpointError", "SPARSIFIERS", "Sparsifier", "make_sparsifier", "register",
            "TrainConfig", "TrainResult", "train_sae", "cache_dir", "seed_everything"]
 __version__ = "0.1.0"

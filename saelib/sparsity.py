@@ -66,6 +66,9 @@ class Sparsifier(nn.Module):
         """Constructor kwargs, stored in cfg.json so ``SAE.load`` can rebuild this object."""
         return {}
 
+    def after_step_(self) -> None:
+        """Called by the training loop after every optimiser step (e.g. to project parameters)."""
+
 
 @register
 class ReLU(Sparsifier):
@@ -200,6 +203,9 @@ class JumpReLU(Sparsifier):
         """Project theta onto theta >= MIN_THRESHOLD (in place, only when needed)."""
         if bool((self.threshold < self.MIN_THRESHOLD).any()):
             self.threshold.clamp_(min=self.MIN_THRESHOLD)
+
+    def after_step_(self) -> None:
+        self.clamp_threshold_()
 
     def forward(self, pre: Tensor, dec_norm: Tensor) -> Tensor:
         self.clamp_threshold_()

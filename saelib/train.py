@@ -229,6 +229,7 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(sae.parameters(), cfg.grad_clip)
             opt.step()
+            sae.sparsifier.after_step_()
             if cfg.unit_norm_decoder:
                 sae.normalize_decoder_()
             if step % cfg.log_every == 0 or step == n_steps - 1:
