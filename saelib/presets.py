@@ -93,6 +93,14 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      ks=[16, 32, 64, 128], epochs=1.0, lr=3e-4, batch_size=4096, jr_bandwidth=0.05,
                      jr_init_quantile=0.9, ste_samples=4_000_000, splice_seqs=128),
     },
+    "05_gradient_sae": {
+        "quick": dict(grad_train_seqs=320, grad_eval_seqs=24, splice_seqs=8, expansion=2, ks=[16, 32, 64], k=32,
+                      epochs=2.0, lr=3e-3, beta2=0.999, batch_size=512, dead_window_tokens=20_000,
+                      beta_factors=[0.3, 3.0], steer_latents=20, steer_seqs=2, steer_alpha=0.25, n_top=5),
+        "full": dict(grad_train_seqs=None, grad_eval_seqs=32, splice_seqs=32, expansion=16, ks=[16, 32, 64, 128],
+                     k=32, epochs=1.0, lr=3e-4, beta2=0.999, batch_size=4096, dead_window_tokens=1_000_000,
+                     beta_factors=[0.3, 3.0], steer_latents=64, steer_seqs=16, steer_alpha=0.25, n_top=5),
+    },
 }
 
 
