@@ -6,6 +6,7 @@ from .utils import cache_dir, seed_everything
 
 # Modules that register extra sparsifiers on import, so SAE.load finds them by name.
 from . import pam  # noqa: E402,F401  (topk_abs)
+from . import atm  # noqa: E402,F401  (atm)
 from . import gradient_sae  # noqa: E402,F401  (gradient_topk)
 
 __all__ = ["SAE", "CheckpointError", "SPARSIFIERS", "Sparsifier", "make_sparsifier", "register",
