@@ -8,6 +8,7 @@ from .utils import cache_dir, seed_everything
 from . import pam  # noqa: E402,F401  (topk_abs)
 from . import atm  # noqa: E402,F401  (atm)
 from . import gradient_sae  # noqa: E402,F401  (gradient_topk)
+from . import feature_choice  # noqa: E402,F401  (feature_choice)
 
 __all__ = ["SAE", "CheckpointError", "SPARSIFIERS", "Sparsifier", "make_sparsifier", "register",
            "TrainConfig", "TrainResult", "train_sae", "cache_dir", "seed_everything"]

@@ -85,6 +85,14 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      beta2=0.99, batch_size=4096, threshold_beta=0.999, threshold_start=1000,
                      jr_lams=[0.1, 0.3, 1.0, 3.0], jr_bandwidth=0.05, jr_init_quantile=0.9, splice_seqs=128),
     },
+    "04_mutual_choice": {
+        "quick": dict(expansion=2, k=32, ks=[16, 32, 64], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
+                      threshold_start=50, freq_beta=0.9, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.9,
+                      aux_below=0.5, dead_window_tokens=10_000, splice_seqs=4, threads=1),
+        "full": dict(expansion=16, k=32, ks=[16, 32, 64], epochs=1.0, lr=3e-4, batch_size=4096, threshold_beta=0.999,
+                     threshold_start=1000, freq_beta=0.99, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.99,
+                     aux_below=0.5, dead_window_tokens=1_000_000, splice_seqs=128, threads=None),
+    },
     "03_jumprelu": {
         "quick": dict(expansion=1, jr_lams=[0.3, 1.0, 3.0], l1_coeffs=[1.0, 2.0, 4.0], ks=[16, 32, 64], epochs=1.0,
                       lr=3e-3, batch_size=512, jr_bandwidth=0.5, jr_init_quantile=0.9, ste_samples=500_000,

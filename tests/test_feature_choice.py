@@ -1,0 +1,118 @@
+"""Feature Choice sparsifier, Zipf allocation and fit, aux_zipf loss (saelib.feature_choice)."""
+import math
+import types
+
+import pytest
+import torch
+
+from saelib import SAE
+from saelib.feature_choice import (AuxZipfLoss, FeatureChoice, fit_zipf, ranks_from, uniform_allocation,
+                                   zipf_allocation)
+from saelib.train import TrainConfig, train_sae
+
+
+def test_uniform_keeps_exactly_m_per_column_and_kn_in_total():
+    n, f, k = 64, 32, 4                      # kN / F = 8
+    pre = torch.rand(n, f) + 0.5             # all positive: every kept entry is non-zero
+    s = FeatureChoice(k=k, n_latents=f).train()
+    codes = s(pre, torch.ones(f))
+    per_col = (codes != 0).sum(0)
+    assert torch.equal(per_col, torch.full((f,), 8)) and int(per_col.sum()) == k * n
+    # the kept entries of each column are its 8 largest, values unchanged
+    assert torch.equal(codes.sort(0, descending=True).values[:8], pre.sort(0, descending=True).values[:8])
+    rows, cols = s.select(pre, torch.ones(f))
+    assert len(rows) == k * n and bool((rows[1:] >= rows[:-1]).all())
+    assert torch.equal(uniform_allocation(10, 100, 2), torch.ones(100, dtype=torch.long))  # m >= 1
+
+
+def test_negative_affinities_are_never_kept():
+    pre = -torch.rand(16, 8)
+    pre[0, 3] = 1.0
+    codes = FeatureChoice(k=2, n_latents=8).train()(pre, torch.ones(8))
+    assert int((codes != 0).sum()) == 1 and codes[0, 3] == 1.0
+
+
+def test_zipf_allocation_sums_to_total_and_is_monotone_in_rank():
+    ranks = torch.randperm(500) + 1
+    for total, cap, alpha in [(4000, 100, 1.0), (500 * 3, 64, 1.5), (700, 10, 0.5)]:
+        m = zipf_allocation(ranks, total, cap, alpha)
+        assert int(m.sum()) == total and int(m.min()) >= 1 and int(m.max()) <= cap
+        by_rank = m[torch.argsort(ranks)]
+        assert bool((by_rank[1:] <= by_rank[:-1]).all())
+    m = zipf_allocation(torch.arange(1, 5), 4 * 100, 1000, 1.0)   # no cap binding: ~ 1/r
+    assert torch.allclose(m.double() / m[0], torch.tensor([1, 1 / 2, 1 / 3, 1 / 4], dtype=torch.double), atol=0.02)
+    with pytest.raises(ValueError, match="total"):
+        zipf_allocation(ranks, 10, 100)
+
+
+def test_zipf_feature_choice_uses_demand_ranks():
+    torch.manual_seed(0)
+    n, f, k = 128, 40, 4
+    s = FeatureChoice(k=k, n_latents=f, allocation="zipf", freq_beta=0.0).train()
+    pre = torch.rand(n, f) + torch.linspace(2, 0, f)       # latent 0 most in demand
+    s(pre, torch.ones(f))
+    m = s.budget(n)
+    assert int(m.sum()) == k * n and m[0] >= m[-1] and ranks_from(s.demand)[0] == 1
+
+
+def test_fit_zipf_recovers_exponent():
+    d = 0.3 * torch.arange(1, 201, dtype=torch.double).pow(-1.2)
+    fit = fit_zipf(d[torch.randperm(200)])
+    assert fit["alpha"] == pytest.approx(1.2, abs=1e-9) and fit["r2"] == pytest.approx(1.0)
+    assert math.isnan(fit_zipf(torch.zeros(10), 0.0)["alpha"])
+
+
+@pytest.mark.parametrize("mode", ["per_latent", "global"])
+def test_config_round_trips_and_threshold_matches_training_l0(tmp_path, mode):
+    torch.manual_seed(0)
+    x = torch.randn(2048, 16)
+    sae = SAE(16, 64, "feature_choice", k=4, allocation="zipf", threshold_mode=mode, threshold_beta=0.9,
+              threshold_start=5, seed=0)
+    res = train_sae(sae, x, TrainConfig(epochs=3, batch_size=256, lr=3e-3, progress=False))
+    sp = res.sae.sparsifier
+    assert sp.has_threshold
+    with torch.no_grad():
+        l0_thr = (res.sae.encode(x) != 0).sum(-1).float().mean().item()
+        with sp.batch_rule():
+            l0_batch = torch.cat([(res.sae.encode(b) != 0).sum(-1) for b in x.split(256)]).float().mean().item()
+    assert 3 <= l0_batch <= 4   # k N pairs at most (fewer where a column has too few positive entries)
+    assert l0_thr == pytest.approx(l0_batch, rel=0.25)      # the estimator tracks the batch rule
+    loaded = SAE.load(res.sae.save(tmp_path / "fc"))
+    assert loaded.sparsifier.config() == sp.config() and isinstance(loaded.sparsifier, FeatureChoice)
+    assert torch.equal(loaded.sparsifier.threshold, sp.threshold) and torch.equal(loaded.sparsifier.demand, sp.demand)
+    assert torch.equal(loaded.eval().encode(x[:50]), res.sae.encode(x[:50]))
+
+
+def test_bad_arguments_name_the_parameter():
+    with pytest.raises(ValueError, match="allocation"):
+        FeatureChoice(k=4, n_latents=8, allocation="pareto")
+    with pytest.raises(ValueError, match="threshold_mode"):
+        FeatureChoice(k=4, n_latents=8, threshold_mode="none")
+    with pytest.raises(ValueError, match="k must"):
+        FeatureChoice(k=0, n_latents=8)
+
+
+@pytest.mark.parametrize("sparse", [True, False])
+def test_aux_zipf_sends_gradient_only_to_under_used_latents(sparse):
+    torch.manual_seed(0)
+    d, f, n = 8, 20, 32
+    sae = SAE(d, f, "topk", k=2, seed=0)
+    x = torch.randn(n, d)
+    out = sae.forward_train(x, sparse=sparse)
+    loss = AuxZipfLoss(f, coeff=1.0, k_aux=3, min_density=1e-6)
+    dens = 0.5 * torch.arange(1, f + 1, dtype=torch.float).pow(-1.0)     # exact Zipf ...
+    under = torch.tensor([3, 7, 15])
+    dens[under] = 0.0                                                    # ... but three latents dead
+    loss.density = dens.clone()
+    loss.beta = 1.0                                                      # freeze the EMA for the test
+    _, w = loss.targets()
+    assert set(torch.nonzero(w > 0).flatten().tolist()) == set(under.tolist())
+    value = loss(types.SimpleNamespace(sae=sae, x=x, out=out, dead=None))
+    assert value > 0
+    sae.zero_grad()
+    value.backward()
+    enc = sae.W_enc.grad.abs().sum(0) > 0
+    dec = sae.W_dec.grad.abs().sum(1) > 0
+    assert set(torch.nonzero(enc).flatten().tolist()) <= set(under.tolist())
+    assert set(torch.nonzero(dec).flatten().tolist()) == set(torch.nonzero(enc).flatten().tolist())
+    assert bool(enc.any())
