@@ -66,7 +66,7 @@ def sequence_gradients(tail: LMTail, resid: Tensor, tokens: Tensor) -> Tensor:
 
 
 def harvest_gradients(acts: Activations, max_seqs: int | None = None, batch_size: int = 8,
-                      progress: bool = True) -> Tensor:
+                      device: str = "cpu", progress: bool = True) -> Tensor:
     """LM-loss gradients at the hook for the kept tokens of the first ``max_seqs`` sequences.
 
     Returns (N', d) with row i aligned to ``acts.acts[i]`` (N' = kept tokens of those sequences).
@@ -85,14 +85,18 @@ def harvest_gradients(acts: Activations, max_seqs: int | None = None, batch_size
     if path.exists():
         return load_file(str(path))["grad"]
     lm, _ = load_lm(acts.meta["model"])
-    tail = LMTail(lm, int(acts.meta["layer"]))
+    home = next(lm.parameters()).device
+    tail = LMTail(lm.to(device), int(acts.meta["layer"]))
     keep = acts.keep[:n_seq]
     rows = []
-    for i in tqdm(range(0, n_seq, batch_size), desc=f"gradients L{acts.meta['layer']} {acts.meta['split']}",
-                  disable=not progress, mininterval=5.0):
-        j = min(i + batch_size, n_seq)
-        g = sequence_gradients(tail, acts.resid[i:j], acts.tokens[i:j])
-        rows.append(g[keep[i:j]])
+    try:
+        for i in tqdm(range(0, n_seq, batch_size), desc=f"gradients L{acts.meta['layer']} {acts.meta['split']}",
+                      disable=not progress, mininterval=5.0):
+            j = min(i + batch_size, n_seq)
+            g = sequence_gradients(tail, acts.resid[i:j].to(device), acts.tokens[i:j].to(device)).cpu()
+            rows.append(g[keep[i:j]])
+    finally:
+        lm.to(home)  # the LM is shared (cached by load_lm): leave it where it was
     grad = torch.cat(rows).contiguous()
     with atomic_path(path.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps({**meta, "max_seqs": n_seq, "n_rows": len(grad)}))
