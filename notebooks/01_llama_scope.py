@@ -45,7 +45,9 @@ import torch
 from IPython.display import HTML, display
 
 from saelib import SAE, TrainConfig, train_sae
+from saelib import generalisation as gen
 from saelib import llama_scope as ls
+from saelib import splitting
 from saelib.activations import harvest
 from saelib.claims import ClaimsTable
 from saelib.contexts import examples_html, latent_activations, top_examples
@@ -200,9 +202,10 @@ axes[2].bar(xs - 0.2, abl["FVU"], 0.4, color=pal[0], label="FVU")
 axes[2].bar(xs + 0.2, abl["ΔLM"], 0.4, color=pal[1], label="Δ LM loss (nats)")
 axes[2].set_xticks(xs, [n.split(" ")[0] for n in abl["SAE"]])
 axes[2].set(xlabel="arm (A → D adds one modification each)", ylabel="held-out value (lower is better)",
-            title=f"Held-out FVU and Δ LM loss, k={S.k}")
-for ax in axes:
-    ax.legend(fontsize=9)
+            title=f"Held-out FVU and Δ LM loss, k={S.k}", ylim=(0, 1.3 * abl[["FVU", "ΔLM"]].max().max()))
+axes[2].legend(fontsize=9, loc="upper left", ncol=2)
+handles, names = axes[0].get_legend_handles_labels()
+fig.legend(handles, names, loc="lower center", ncol=4, bbox_to_anchor=(0.36, -0.08), fontsize=10)
 save_figure(fig, NB, "ablation")
 plt.show()
 
@@ -240,12 +243,13 @@ conv.round(3)
 with torch.no_grad():
     l0_tok = {"TopK": (main.encode(x_meas) != 0).sum(1), "JumpReLU": (jr.encode(x_meas) != 0).sum(1)}
 fig, ax = plt.subplots(figsize=(8.5, 4.5))
-bins = np.arange(0, int(l0_tok["JumpReLU"].max()) + 3) - 0.5
-for (name, v), col in zip(l0_tok.items(), colors(2)):
-    ax.hist(v.numpy(), bins=bins, color=col, alpha=0.6, label=f"{name}: mean L0 {v.float().mean():.1f}")
-ax.axvline(S.k, color="k", ls="--", lw=1, label=f"k = {S.k}")
-ax.set(xlabel="active latents on a token (L0)", ylabel="number of held-out tokens",
-       title=f"Per-token L0 before and after the conversion ({wide} latents)")
+jr_l0 = l0_tok["JumpReLU"].numpy()
+x_max = int(np.quantile(jr_l0, 0.995)) + 2  # the last 0.5% of tokens (a long tail) are left off the axis
+ax.hist(jr_l0, bins=np.arange(0, x_max + 1) - 0.5, color=colors(2)[1],
+        label=f"JumpReLU: mean L0 {jr_l0.mean():.1f}, {100 * (jr_l0 > x_max).mean():.1f}% of tokens beyond {x_max}")
+ax.axvline(S.k, color=colors(2)[0], lw=3, label=f"TopK: every token exactly k = {S.k}")
+ax.set(xlabel="active latents on a token (L0)", ylabel="number of held-out tokens", xlim=(0, x_max),
+       title=f"Per-token L0 after the conversion ({wide} latents)")
 ax.legend()
 save_figure(fig, NB, "jumprelu_l0")
 plt.show()
@@ -264,10 +268,10 @@ with timer(f"harvest at ctx {S.long_ctx_len} (cached)", times):
     long_acts = harvest(model=S.model, layer=S.layer, corpus=S.corpus, split="eval", n_tokens=S.long_n_tokens,
                         ctx_len=S.long_ctx_len, device=S.device)
 with timer("per-position evaluation", times):
-    fvu_pos = ls.fvu_by_position(main, long_acts, S.pos_edges)
-    ce_clean = ls.per_token_ce(long_acts)
-    ce_sae = ls.per_token_ce(long_acts, main)
-    dlm_pos = ls.bucket_mean(ce_sae - ce_clean, S.pos_edges)
+    fvu_pos = gen.fvu_by_position(main, long_acts, S.pos_edges)
+    ce_clean = gen.per_token_ce(long_acts)
+    ce_sae = gen.per_token_ce(long_acts, main)
+    dlm_pos = gen.bucket_mean(ce_sae - ce_clean, S.pos_edges)
 by_pos = fvu_pos.merge(dlm_pos.rename(columns={"mean": "ΔLM", "sem": "ΔLM sem"}), on=["bucket", "lo", "hi"])
 by_pos.round(3)
 
@@ -302,7 +306,7 @@ plt.show()
 
 # %%
 with timer("fine-tune (cached)", times):
-    ft_name = S.ft_model or ls.finetune_lm(S.model, S.ft_corpus, n_steps=S.ft_steps, batch_size=S.ft_batch,
+    ft_name = S.ft_model or gen.finetune_lm(S.model, S.ft_corpus, n_steps=S.ft_steps, batch_size=S.ft_batch,
                                            ctx_len=S.ctx_len, lr=S.ft_lr, seed=SEED)
 ft = dict(model=ft_name, layer=S.layer, corpus=S.corpus, ctx_len=S.ctx_len, device=S.device)
 with timer("fine-tuned harvests (cached)", times):
@@ -313,7 +317,7 @@ assert torch.equal(ft_eval.tokens, eval_acts.tokens[:n_seq]), "base and fine-tun
 both = ft_eval.keep & eval_acts.keep[:n_seq]
 drift = ((ft_eval.resid[both] - eval_acts.resid[:n_seq][both]).norm(dim=1)
          / eval_acts.resid[:n_seq][both].norm(dim=1)).mean().item()
-lee_ce = {m: ls.lm_cross_entropy(m, "local:gensim-lee", n_tokens=1024) for m in (S.model, ft_name)}
+lee_ce = {m: gen.lm_cross_entropy(m, "local:gensim-lee", n_tokens=1024) for m in (S.model, ft_name)}
 print(f"fine-tuned model: {ft_name}")
 print(f"held-out Lee CE: base {lee_ce[S.model]:.3f} -> fine-tuned {lee_ce[ft_name]:.3f} nats; "
       f"layer-{S.layer} residual moved by {100 * drift:.1f}% of its norm (mean over held-out tokens)")
@@ -375,31 +379,45 @@ plt.show()
 #   orthogonal matching pursuit (OMP) with a few narrow atoms (`omp_atoms`, 4 in `quick`). Near 0: the wide latent is a
 #   combination of a few narrow ones (a "split" or a rotation); near 1: a new direction.
 #
-# Random directions give the null reference. We call a wide latent *new* when its best cosine is
-# below 0.5 **and** its OMP residual is above 0.5.
+# **The null reference.** "Not close" needs a yardstick. Random directions in 576 dimensions are
+# nearly orthogonal to *everything*, while decoder rows live where the data varies, so we draw the
+# null from the data itself: random unit directions with the covariance of the activations
+# (`splitting.null_directions`). A wide latent has a **counterpart** in the narrow dictionary when
+# its best cosine beats the 95th percentile of the null's best cosines, and is **new** when it does
+# not *and* its OMP residual is above the null's 5th percentile (no sparse combination of narrow
+# atoms explains it better than chance).
+#
+# That "new" is only informative if the two dictionaries share structure at all: if they have not
+# converged to common features, *every* latent looks new. So the claim needs a power condition,
+# fixed before running (our choice): at least half of the live wide latents must have a narrow
+# counterpart; only then does the share of new latents (≥ 5% reproduced, ≥ 1% partly) count.
 
 # %%
 dens_wide = evaluate(main, X_eval)["densities"]
 alive = dens_wide > 0
 D_narrow, D_wide = topk[narrow, S.k].sae.W_dec.detach(), main.W_dec.detach()[alive]
-cos_w, _ = ls.max_cosine(D_wide, D_narrow)
-res_w, _ = ls.omp_residual(D_wide, D_narrow, S.omp_atoms)
-rand = torch.randn(len(D_wide), d, generator=torch.Generator().manual_seed(SEED))
-cos_r, _ = ls.max_cosine(rand, D_narrow)
-res_r, _ = ls.omp_residual(rand, D_narrow, S.omp_atoms)
-new = (cos_w < 0.5) & (res_w > 0.5)
-print(f"{int(alive.sum())} live wide latents; median best cosine {cos_w.median():.2f} (random {cos_r.median():.2f}); "
-      f"'new' latents: {int(new.sum())} ({100 * new.float().mean():.1f}%)")
+null = splitting.null_directions(X, len(D_wide), seed=SEED)
+cos_w, _ = splitting.max_cosine(D_wide, D_narrow)
+res_w, _ = splitting.omp_residual(D_wide, D_narrow, S.omp_atoms)
+cos_r, _ = splitting.max_cosine(null, D_narrow)
+res_r, _ = splitting.omp_residual(null, D_narrow, S.omp_atoms)
+cos_cut, res_cut = cos_r.quantile(0.95).item(), res_r.quantile(0.05).item()
+has_twin = cos_w > cos_cut
+new = ~has_twin & (res_w > res_cut)
+print(f"{int(alive.sum())} live wide latents; median best cosine {cos_w.median():.2f} "
+      f"(data-shaped null {cos_r.median():.2f}, its 95th percentile {cos_cut:.2f}); "
+      f"with a narrow counterpart: {100 * has_twin.float().mean():.1f}%; 'new': {100 * new.float().mean():.1f}%")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.4))
-for ax, (wv, rv), title, xl in zip(axes, [(cos_w, cos_r), (res_w, res_r)],
+for ax, (wv, rv), cut, name, title, xl in zip(axes, [(cos_w, cos_r), (res_w, res_r)], [cos_cut, res_cut],
+                                              ["95th pct", "5th pct"],
                                    ["Nearest narrow latent", f"Residual after OMP with {S.omp_atoms} narrow atoms"],
                                    ["max cosine to the narrow dictionary", "relative residual norm"]):
     bins = np.linspace(0, 1, 41)
     ax.hist(wv.numpy(), bins=bins, color=colors(2)[0], alpha=0.75, label=f"wide latents ({len(wv)})")
-    ax.hist(rv.numpy(), bins=bins, color=colors(2)[1], alpha=0.5, label="random directions")
-    ax.axvline(0.5, color="k", ls="--", lw=1)
+    ax.hist(rv.numpy(), bins=bins, color=colors(2)[1], alpha=0.5, label="data-shaped random directions (null)")
+    ax.axvline(cut, color="k", ls="--", lw=1, label=f"null {name} = {cut:.2f}")
     ax.set(xlabel=xl, ylabel="number of directions", title=title)
     ax.legend()
 save_figure(fig, NB, "geometry")
@@ -411,7 +429,7 @@ plt.show()
 # tokens where the narrow latent and each of its wide children fire most (activating token in bold).
 
 # %%
-fam = ls.split_families(main.W_dec.detach(), D_narrow, min_cos=0.5, alive=alive)
+fam = splitting.split_families(main.W_dec.detach(), D_narrow, min_cos=0.5, alive=alive)
 print(f"{len(fam)} narrow latents have ≥ 2 wide children; sizes: {fam['n_children'].value_counts().sort_index().to_dict()}")
 _, tok = load_lm(S.model)
 blocks = []
@@ -510,11 +528,14 @@ claims.check("Base-trained SAE transfers to the fine-tuned model with small degr
              f"{transfer.loc[1, 'ΔLM']:.3f} (×{ft_dlm_ratio:.2f}); the fine-tune moved the residual by {100 * drift:.1f}%",
              reproduced=ft_ratio <= 1.10 and ft_dlm_ratio <= 1.10, partly=ft_ratio <= 1.25,
              paper="transfers to Llama-3.1-8B-Instruct")
-frac_new = new.float().mean().item()
-claims.check("Wide SAE has latents with no close narrow counterpart (≥5% 'new')",
-             f"{100 * frac_new:.1f}% of live wide latents have best cosine < 0.5 and OMP-{S.omp_atoms} residual > 0.5 "
-             f"(random directions: {100 * ((cos_r < 0.5) & (res_r > 0.5)).float().mean():.0f}%)",
-             reproduced=frac_new >= 0.05, partly=frac_new >= 0.01, paper="wider SAEs learn new directions")
+frac_new, frac_twin = new.float().mean().item(), has_twin.float().mean().item()
+powered = frac_twin >= 0.5
+claims.check("Wide SAE has latents with no close narrow counterpart (≥5% 'new', vs a data-shaped null)",
+             f"{100 * frac_twin:.0f}% of live wide latents have a narrow counterpart (cos > null 95th pct "
+             f"{cos_cut:.2f}; power condition ≥50%: {'met' if powered else 'NOT met, so inconclusive'}); "
+             f"{100 * frac_new:.1f}% are new (and OMP-{S.omp_atoms} residual > null 5th pct {res_cut:.2f})",
+             reproduced=powered and frac_new >= 0.05, partly=powered and frac_new >= 0.01,
+             paper="wider SAEs learn new directions")
 claims.save()
 claims.show()
 
@@ -544,12 +565,15 @@ print(claims.verdicts())
 # * **Fine-tuned model.** The base-trained SAE transfers with no measurable loss, but our
 #   "fine-tune" (8 steps on news text) moved the layer-15 residual by only ~9%: a weak test
 #   compared with base → instruct.
-# * **Geometry: read with care.** Almost every live wide latent counts as "new", but random
-#   directions do too, the median best cosine is only 0.26, a third of the wide latents are dead
-#   on held-out text and no narrow latent has two close wide children. At one epoch of 160k
-#   tokens the two dictionaries have not converged to shared features, so the "reproduced"
-#   verdict for that row is **not evidence** for the paper's claim; the split-family examples are
-#   empty for the same reason.
+# * **Geometry: not reproduced here, because the test has no power at this scale.** Against
+#   random directions shaped like the data, the wide latents are barely closer to the narrow
+#   dictionary than chance (median best cosine 0.26 vs 0.24 for the null): only about a third have a
+#   narrow counterpart, far below the power condition of one half, so the two-thirds that count as
+#   "new" say more about two dictionaries that have not converged after one epoch of 160k tokens
+#   than about new features. The earlier version of this check compared with *isotropic* random
+#   directions, which every trained dictionary beats, and reported this row as reproduced; the
+#   data-shaped null and the power condition are what make the verdict honest. The split-family
+#   examples are empty for the same reason.
 # * Scale caveats: 160k training tokens, 576–2,304 latents (`quick`) and one layer of a 135M
 #   model, against billions of tokens and 32K–128K latents on every layer of an 8B model.
 #   `PRESET = "full"` uses the real base/instruct pair and paper-like widths on a GPU.

@@ -5,7 +5,7 @@ checkpoints.
 Training recipe (the paper's modifications to TopK; reference code OpenMOSS/Language-Model-SAEs):
 
 * dataset-wise normalisation: train on s x with s = sqrt(d) / E||x|| (:func:`saelib.train.dataset_scale`),
-  then fold s into the weights (:func:`fold_input_scale_`) so the saved SAE reads raw x;
+  then fold s into the weights (:meth:`SAE.fold_input_scale_`) so the saved SAE reads raw x;
 * encoder without b_dec pre-subtraction: z = x W_enc + b_enc;
 * decoder-norm-weighted TopK: rank ReLU(z_i) ||d_i||, keep ReLU(z_i); decoder rows are *not*
   renormalised (``TopK(rank_by_decoder_norm=True)``, ``TrainConfig(unit_norm_decoder=False)``);
@@ -15,15 +15,15 @@ Training recipe (the paper's modifications to TopK; reference code OpenMOSS/Lang
 
 Post-processing (after training): fold decoder norms into the encoder (:func:`fold_decoder_norms_`) and
 convert TopK to JumpReLU with one global threshold (:func:`topk_to_jumprelu`).
+
+The generalisation tests (long contexts, a fine-tuned model) live in :mod:`saelib.generalisation`,
+the narrow-vs-wide geometry in :mod:`saelib.splitting`.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
-import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,39 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .activations import Activations
-from .lm import DEFAULT_LM, LMTail, load_lm
 from .sae import SAE
 from .train import TrainConfig, TrainResult, dataset_scale, train_sae
-from .utils import cache_dir, check_choice, check_range, seed_everything
+from .utils import check_choice, check_range
 
 # ---- folding ------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def fold_input_scale_(sae: SAE, scale_in: float, scale_out: float | None = None) -> SAE:
-    """Make an SAE trained on (s_in x -> s_out y) read raw x and write raw y (in place).
-
-    Without b_dec pre-subtraction: z = (s_in x) W_enc + b_enc = x (s_in W_enc) + b_enc, and
-    x_hat / s_out = f (W_dec / s_out) + b_dec / s_out. With pre-subtraction b_dec appears on both
-    sides, so s_in must equal s_out (then this is :meth:`SAE.fold_input_scale_`).
-    """
-    scale_out = scale_in if scale_out is None else scale_out
-    for name, v in (("scale_in", scale_in), ("scale_out", scale_out)):
-        check_range(name, v, 0, lo_open=True)
-    if sae.apply_b_dec_to_input:
-        if not math.isclose(scale_in, scale_out):
-            raise ValueError("scale_out must equal scale_in when apply_b_dec_to_input=True "
-                             f"(got {scale_in} and {scale_out})")
-        sae.fold_input_scale_(scale_in)
-        return sae
-    sae.W_enc.mul_(scale_in)
-    sae.W_dec.div_(scale_out)
-    sae.b_dec.div_(scale_out)
-    return sae
 
 
 @torch.no_grad()
@@ -225,7 +199,7 @@ def train_llama_scope(x: Tensor, d_sae: int, k: int, recipe: Recipe | None = Non
     res = train_sae(sae, xs, cfg)
     sae = res.sae
     sae.sparsifier.k = k
-    fold_input_scale_(sae, scale)
+    sae.fold_input_scale_(scale)
     sae.metadata.update({"train_input_scale": scale, "folded_input_scale": True, "init_decoder_norm": init_norm,
                          "recipe": recipe.label(), "paper": "Llama Scope (He et al. 2024, arXiv 2410.20526)"})
     return TrainResult(sae, res.history, scale)
@@ -369,7 +343,8 @@ def load_llama_scope_dir(path: str | Path, threshold_units: str = "raw") -> SAE:
         sae.b_enc.copy_(enc_b)
         sae.W_dec.copy_(dec_w.t())
         sae.b_dec.copy_(dec_b)
-    return fold_input_scale_(sae, s_in, s_out)
+    sae.fold_input_scale_(s_in, s_out)
+    return sae
 
 
 def load_llama_scope(layer: int, sublayer: str = "R", expansion: int = 8, threshold_units: str = "raw",
@@ -381,192 +356,3 @@ def load_llama_scope(layer: int, sublayer: str = "R", expansion: int = 8, thresh
     root = snapshot_download(repo, allow_patterns=[f"{folder}/hyperparams.json", f"{folder}/checkpoints/final.safetensors"],
                              revision=revision)
     return load_llama_scope_dir(Path(root) / folder, threshold_units)
-
-
-# ---- a cheap fine-tuned variant of the default LM ------------------------------------------------
-
-
-def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_steps: int = 12, batch_size: int = 8,
-                ctx_len: int = 128, lr: float = 1e-4, seed: int = 0, bf16: bool = True,
-                progress: bool = True) -> str:
-    """Fine-tune all weights of ``base`` on next-token prediction over ``corpus``'s train split; cached.
-
-    A stand-in for the paper's base -> instruct comparison that fits a CPU: AdamW (weight decay 0),
-    constant ``lr``, ``n_steps`` steps of ``batch_size`` chunks of ``ctx_len`` tokens, each chunk seen
-    once (bf16 autocast on CPU if ``bf16``). Saved with ``save_pretrained`` under
-    ``cache_dir()/lm/finetuned-<key>`` (with ``finetune.json``: settings and per-step losses);
-    returns that folder, which :func:`saelib.lm.load_lm` and :func:`saelib.activations.harvest` accept.
-    """
-    from .text import load_corpus, tokenize_and_chunk
-    from tqdm import tqdm
-
-    check_range("n_steps", n_steps, 1)
-    check_range("batch_size", batch_size, 1)
-    check_range("lr", lr, 0, lo_open=True)
-    settings = dict(base=base, corpus=corpus, n_steps=n_steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr,
-                    seed=seed, bf16=bf16, v=1)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    target = cache_dir() / "lm" / f"finetuned-{key}"
-    if (target / "finetune.json").exists():
-        return str(target)
-    model, tok = load_lm(base)
-    model = copy.deepcopy(model).train().requires_grad_(True)
-    tokens = tokenize_and_chunk(load_corpus(corpus)["train"], tok, ctx_len, max_tokens=n_steps * batch_size * ctx_len)
-    gen = seed_everything(seed)
-    order = torch.randperm(len(tokens), generator=gen)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
-    losses: list[float] = []
-    t0 = time.perf_counter()
-    for step in tqdm(range(n_steps), desc="fine-tune", disable=not progress, mininterval=5.0):
-        idx = order[(torch.arange(batch_size) + step * batch_size) % len(tokens)]
-        batch = tokens[idx]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and batch.device.type == "cpu"):
-            loss = model(input_ids=batch, labels=batch, use_cache=False).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-    model.eval().requires_grad_(False)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    (tmp / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
-                                                   "seconds": time.perf_counter() - t0}, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return str(target)
-
-
-# ---- evaluation helpers: by position, across models ------------------------------------------------
-
-
-@torch.no_grad()
-def lm_cross_entropy(model: str, corpus: str, split: str = "eval", n_tokens: int = 1024, ctx_len: int = 128,
-                     batch_size: int = 4) -> float:
-    """Mean next-token CE (nats) of the whole LM ``model`` on the first ~``n_tokens`` of ``corpus[split]``
-    (no SAE; position 0's prediction included). Used to show what a fine-tune changed."""
-    from .text import load_corpus, tokenize_and_chunk
-
-    lm, tok = load_lm(model)
-    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
-    total = 0.0
-    for i in range(0, len(tokens), batch_size):
-        b = tokens[i: i + batch_size]
-        logits = lm(input_ids=b, use_cache=False).logits[:, :-1]
-        total += F.cross_entropy(logits.transpose(1, 2), b[:, 1:], reduction="sum").item()
-    return total / (tokens.shape[0] * (tokens.shape[1] - 1))
-
-
-@torch.no_grad()
-def fvu_by_position(sae: SAE, acts: Activations, edges: list[int]) -> pd.DataFrame:
-    """FVU of ``sae`` on the kept tokens of ``acts`` in position buckets [edges[i], edges[i+1]).
-
-    Each bucket's FVU uses its own variance: sum ||x - x_hat||^2 / sum ||x - mean_bucket(x)||^2.
-    """
-    pos = acts.index[:, 1]
-    x = acts.acts
-    err = torch.cat([(x[i: i + 8192] - sae(x[i: i + 8192])).pow(2).sum(-1) for i in range(0, len(x), 8192)])
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (pos >= lo) & (pos < hi)
-        if sel.any():
-            xb = x[sel]
-            rows.append({"bucket": f"{lo}-{hi - 1}", "lo": lo, "hi": hi, "tokens": int(sel.sum()),
-                         "fvu": (err[sel].sum() / (xb - xb.mean(0)).pow(2).sum()).item()})
-    return pd.DataFrame(rows)
-
-
-@torch.no_grad()
-def per_token_ce(acts: Activations, replace: Any = None, model: str | None = None, batch_size: int = 2) -> Tensor:
-    """Next-token CE (n_seq, T-2) with resid[keep] replaced by ``replace(resid[keep])`` (None: clean).
-
-    Entry [b, j] is the loss of the prediction made at position j+1 (target token j+2); like
-    :class:`saelib.metrics.Splice`, position 0 and outliers are never replaced and the prediction
-    at position 0 is left out.
-    """
-    lm, _ = load_lm(model or acts.meta["model"])
-    tail = LMTail(lm, int(acts.meta["layer"]))
-    out = []
-    for i in range(0, len(acts.tokens), batch_size):
-        r = acts.resid[i: i + batch_size].clone()
-        if replace is not None:
-            k = acts.keep[i: i + batch_size]
-            r[k] = replace(r[k])
-        logits = tail(r)[:, 1:-1]
-        tgt = acts.tokens[i: i + batch_size, 2:]
-        out.append(F.cross_entropy(logits.transpose(1, 2), tgt, reduction="none"))
-    return torch.cat(out)
-
-
-def bucket_mean(values: Tensor, edges: list[int], offset: int = 1) -> pd.DataFrame:
-    """Mean of a (n_seq, T') per-position tensor over position buckets; column j is position j + ``offset``."""
-    pos = torch.arange(values.shape[1]) + offset
-    rows = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        sel = (pos >= lo) & (pos < hi)
-        if sel.any():
-            v = values[:, sel]
-            rows.append({"bucket": f"{lo}-{hi - 1}", "lo": lo, "hi": hi, "mean": v.mean().item(),
-                         "sem": (v.mean(1).std() / math.sqrt(v.shape[0])).item() if v.shape[0] > 1 else float("nan")})
-    return pd.DataFrame(rows)
-
-
-# ---- feature geometry: narrow vs wide dictionaries ---------------------------------------------------
-
-
-def unit_rows(w: Tensor) -> Tensor:
-    """Rows of ``w`` scaled to unit norm."""
-    return w / w.norm(dim=1, keepdim=True).clamp_min(1e-12)
-
-
-@torch.no_grad()
-def max_cosine(targets: Tensor, dictionary: Tensor) -> tuple[Tensor, Tensor]:
-    """For each row of ``targets``, the largest cosine to any row of ``dictionary`` and its index."""
-    c = unit_rows(targets) @ unit_rows(dictionary).t()
-    return c.max(dim=1)
-
-
-@torch.no_grad()
-def omp_residual(targets: Tensor, dictionary: Tensor, n_atoms: int) -> tuple[Tensor, Tensor]:
-    """Orthogonal matching pursuit of every (unit) target on ``n_atoms`` atoms of a (unit) dictionary.
-
-    Greedy: pick the atom most correlated (in absolute value) with the residual, refit all picked
-    atoms by least squares, repeat. Returns the relative residual norms ||t - D_S c|| / ||t|| (0:
-    a sparse combination of the dictionary; ~1: a new direction) and the chosen atoms (n, n_atoms).
-    """
-    check_range("n_atoms", n_atoms, 1, dictionary.shape[0])
-    t, D = unit_rows(targets), unit_rows(dictionary)
-    r, chosen = t.clone(), []
-    for _ in range(n_atoms):
-        corr = (r @ D.t()).abs()
-        if chosen:
-            corr.scatter_(1, torch.stack(chosen, 1), -1.0)
-        chosen.append(corr.argmax(1))
-        A = D[torch.stack(chosen, 1)]                      # (n, s, d)
-        coef = torch.linalg.lstsq(A.transpose(1, 2), t.unsqueeze(-1)).solution  # (n, s, 1)
-        r = t - (A.transpose(1, 2) @ coef).squeeze(-1)
-    return r.norm(dim=1), torch.stack(chosen, 1)
-
-
-@torch.no_grad()
-def split_families(wide_dec: Tensor, narrow_dec: Tensor, min_cos: float = 0.5,
-                   alive: Tensor | None = None) -> pd.DataFrame:
-    """Narrow latents with the wide latents whose nearest narrow latent they are (cosine >= ``min_cos``).
-
-    One row per narrow latent with at least two such children, most children first: a candidate
-    "feature split" (one narrow direction refined into several wide ones).
-    """
-    cos, nearest = max_cosine(wide_dec, narrow_dec)
-    ok = cos >= min_cos
-    if alive is not None:
-        ok &= alive
-    rows = []
-    for j in nearest[ok].unique().tolist():
-        kids = torch.nonzero(ok & (nearest == j)).flatten()
-        if len(kids) >= 2:
-            order = cos[kids].argsort(descending=True)
-            rows.append({"narrow": j, "n_children": len(kids), "children": kids[order].tolist(),
-                         "cosines": [round(v, 3) for v in cos[kids][order].tolist()]})
-    return (pd.DataFrame(rows, columns=["narrow", "n_children", "children", "cosines"])
-            .sort_values(["n_children", "narrow"], ascending=[False, True]).reset_index(drop=True))

@@ -10,6 +10,7 @@ Shapes follow SAELens: W_enc (d_in, d_sae), W_dec (d_sae, d_in), so a checkpoint
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -140,16 +141,23 @@ class SAE(nn.Module):
         self.W_dec.grad.sub_((self.W_dec.grad * unit).sum(1, keepdim=True) * unit)
 
     @torch.no_grad()
-    def fold_input_scale_(self, scale: float) -> None:
-        """Make an SAE trained on s*x work on raw x (same codes, reconstruction divided by s).
+    def fold_input_scale_(self, scale: float, scale_out: float | None = None) -> None:
+        """Make an SAE trained on (s_in x -> s_out x) read and write raw x (same codes), in place.
 
-        (s x - b_dec) W_enc = (x - b_dec/s)(s W_enc);  x_hat/s = f (W_dec/s) + b_dec/s.
+        z = (s_in x - b_dec) W_enc + b_enc = (x - b_dec / s_in)(s_in W_enc) + b_enc and
+        x_hat / s_out = f (W_dec / s_out) + b_dec / s_out. With b_dec subtracted from the input, b_dec
+        appears on both sides, so ``scale_out`` must equal ``scale`` (the default); without it
+        (Llama Scope's encoder) the two scales may differ.
         """
-        if not self.apply_b_dec_to_input:
-            raise ValueError("folding an input scale needs apply_b_dec_to_input=True")
+        scale_out = scale if scale_out is None else scale_out
+        for name, v in (("scale", scale), ("scale_out", scale_out)):
+            if not v > 0:
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+        if self.apply_b_dec_to_input and not math.isclose(scale, scale_out):
+            raise ValueError(f"scale_out must equal scale when apply_b_dec_to_input=True (got {scale} and {scale_out})")
         self.W_enc.mul_(scale)
-        self.W_dec.div_(scale)
-        self.b_dec.div_(scale)
+        self.W_dec.div_(scale_out)
+        self.b_dec.div_(scale_out)
 
     # ---- checkpoints ---------------------------------------------------------------
     def config(self) -> dict[str, Any]:

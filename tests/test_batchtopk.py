@@ -4,7 +4,7 @@ import torch
 
 from saelib.sae import SAE
 from saelib.sparsity import SPARSIFIERS, BatchTopK, MutualChoice, flat_topk_indices, make_sparsifier
-from saelib.train import TrainConfig, auxk_loss, train_sae
+from saelib.train import TrainConfig, train_sae
 
 
 def test_keeps_exactly_b_times_k_of_the_flattened_batch():
@@ -83,30 +83,6 @@ def test_eval_without_threshold_warns_and_uses_batch_rule():
     with pytest.warns(UserWarning, match="no inference threshold"):
         codes = s(torch.rand(4, 10) + 1, torch.ones(10))
     assert int((codes != 0).sum()) == 8
-
-
-@pytest.mark.parametrize("name", ["batchtopk", "mutual_choice"])
-def test_sparse_path_equals_dense_autograd(name):
-    torch.manual_seed(1)
-    sae = SAE(16, 64, name, k=5, seed=0)
-    with torch.no_grad():
-        sae.W_dec.mul_(torch.rand(64, 1) + 0.5)
-        sae.b_enc.normal_()
-        sae.b_dec.normal_()
-    x = torch.randn(32, 16)
-    grads = {}
-    for sparse in (False, True):
-        sae.zero_grad()
-        out = sae.forward_train(x, sparse=sparse)
-        loss = (out.x_hat - x).pow(2).sum(-1).mean()
-        dead = torch.zeros(64, dtype=torch.bool)
-        dead[::3] = True
-        loss = loss + auxk_loss(sae, x, out.pre, (x - out.x_hat).detach(), dead, 4, sparse)
-        loss.backward()
-        grads[sparse] = (out.x_hat.detach(), {n: p.grad.clone() for n, p in sae.named_parameters()})
-    assert torch.allclose(grads[False][0], grads[True][0], atol=1e-5)
-    for pname in grads[False][1]:
-        assert torch.allclose(grads[False][1][pname], grads[True][1][pname], atol=1e-5), pname
 
 
 def test_mutual_choice_is_the_same_rule_and_both_names_registered():

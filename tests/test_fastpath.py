@@ -5,10 +5,12 @@ from saelib.sae import SAE
 from saelib.train import auxk_loss
 
 
-@pytest.mark.parametrize("rank_by_norm", [False, True])
-def test_sparse_path_equals_dense_autograd(rank_by_norm):
+@pytest.mark.parametrize("name,kw", [("topk", {}), ("topk", {"rank_by_decoder_norm": True}),
+                                     ("batchtopk", {}), ("mutual_choice", {})])
+def test_sparse_path_equals_dense_autograd(name, kw):
+    """Every TopK-family sparsifier: the sparse fast path (AuxK included) equals dense autograd."""
     torch.manual_seed(1)
-    sae = SAE(16, 64, "topk", k=5, rank_by_decoder_norm=rank_by_norm, seed=0)
+    sae = SAE(16, 64, name, k=5, seed=0, **kw)
     with torch.no_grad():
         sae.W_dec.mul_(torch.rand(64, 1) + 0.5)
         sae.b_enc.normal_()
