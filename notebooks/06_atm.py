@@ -1,0 +1,416 @@
+# ---
+# jupyter:
+#   jupytext:
+#     cell_metadata_filter: tags,-all
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Adaptive Temporal Masking: fighting feature absorption during training
+#
+# **Paper.** Li & Ren, *Time-Aware Feature Selection: Adaptive Temporal Masking for Stable Sparse
+# Autoencoder Training* (October 2025, arXiv:2510.08855; two authors, full names not in our sources). Only the abstract and a secondary summary were reachable: no code, no full text.
+# The method below is **ATM (reconstructed)**: our reading of the abstract, with every constant named.
+# The absorption metric is Chanin et al., *A is for Absorption* (2024, arXiv:2409.14507), in the form
+# of the SAEBench `absorption` eval (Karvonen et al. 2025).
+#
+# **What they claim.** SAEs trained with an L1 penalty suffer from *feature absorption*: a general
+# feature (say "starts with S") stops firing on tokens where a more specific feature ("the token
+# *short*") fires, because folding the general direction into the specific latent saves L1. ATM tracks,
+# for every latent and over training, its activation magnitude, firing frequency and reconstruction
+# contribution, turns them into an importance score and, during training, masks latents whose score
+# falls below a statistical threshold, with a probability that depends on how far below they are. The
+# abstract reports much lower absorption than TopK and JumpReLU SAEs on Gemma-2-2b (absorption
+# 0.0068 vs 0.0114 vs 0.1402) while keeping reconstruction high (cosine 0.973).
+#
+# Here we reconstruct ATM in `saelib.atm`, build the first-letter absorption metric in
+# `saelib.absorption`, check that the metric finds absorption where we plant it, and compare TopK,
+# JumpReLU, ReLU-L1 and ATM at matched L0 on SmolLM2-135M.
+
+# %% tags=["parameters"]
+PRESET = "quick"  # "quick": 2 CPU cores, offline; "full": paper-like scale on a GPU, online
+SEED = 0
+
+# %%
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from saelib import SAE, TrainConfig, train_sae
+from saelib.absorption import LETTERS, first_letter_activations, measure_absorption, parent_child_toy, train_probe
+from saelib.claims import ClaimsTable
+from saelib.experiment import setup, shared_activations, timer
+from saelib.plots import colors, log_axis, save_figure
+from saelib.sweep import grid, preact_quantile, run_sweep
+
+NB = "06_atm"
+S = setup(NB, PRESET, seed=SEED)
+print({k: v for k, v in vars(S).items() if k != "notebook"})
+
+# %% [markdown]
+# ## 1 · Absorption, and ATM as we reconstruct it
+#
+# **Absorption.** Suppose feature $A$ ("starts with S") is present on every token where feature $B$
+# ("the token *short*") is. A ReLU SAE trained on $\lVert x - \hat x\rVert^2 + \lambda\sum_i f_i\lVert d_i\rVert$
+# can encode a token with both as $f_A d_A + f_B d_B$ (two latents, L1 cost $f_A + f_B$), or with a single
+# latent whose decoder is $\propto d_A + d_B$ (cost $\approx \lVert f_A d_A + f_B d_B\rVert < f_A + f_B$). The second is
+# cheaper, so the $A$ latent goes silent on *short*: the "starts with S" latent has a hole, and an
+# interpretability study that trusts it misses the token.
+#
+# **ATM (reconstructed).** A ReLU-L1 SAE (same encoder/decoder, init and input scaling as every notebook)
+# plus, for every latent $i$, exponential moving averages with decay $\beta$ over training steps, computed
+# from the batch's *unmasked* codes $f = \mathrm{ReLU}(z)$:
+# $$m_i = \mathbb E[f_i \mid f_i > 0],\qquad p_i = \Pr[f_i > 0],\qquad r_i = \mathbb E\big[|f_i|\big]\,\lVert d_i\rVert .$$
+# Importance is a weighted sum of z-scores (over latents) of their logs,
+# $$I_i = w_m\, \mathrm z(\log m_i) + w_p\, \mathrm z(\log p_i) + w_r\, \mathrm z(\log r_i),$$
+# the threshold is $\tau = \overline{I} - c\,\mathrm{std}(I)$, and after a warm-up of $t_0$ steps each latent
+# with $I_i < \tau$ is masked (its code set to exactly 0 for the next step) with probability
+# $$\Pr[\text{mask } i] = \sigma\!\left(\frac{\tau - I_i}{T(t)}\right),\qquad T(t) = T_0\,(T_1/T_0)^{\min(1,\,(t - t_0)/t_a)},$$
+# only the least important $\rho$ fraction of latents being eligible. Masks are resampled after every
+# optimiser step from a generator seeded by the run's seed; a masked latent gets no gradient that step and
+# is left to recover (no auxiliary loss); evaluation never masks.
+#
+# **Constants (all our choices; the abstract gives none):**
+
+# %%
+A = S.atm
+print(f"EMA decay β = {A['decay']}, weights (w_m, w_p, w_r) = {tuple(round(w, 3) for w in A['weights'])}, c = {A['c']}, "
+      f"warm-up t0 = {A['warmup_steps']} steps, anneal t_a = {A['anneal_steps']} steps, "
+      f"T0 = {A['temp_start']} → T1 = {A['temp_end']}, cap ρ = {A['max_mask_frac']:.0%} of latents")
+
+# %% [markdown]
+# Notes on the choices: $r_i$ is the abstract's "reconstruction contribution" in its cheapest form
+# ($\mathbb E|f_i|\,\lVert d_i\rVert$; with unit-norm decoder rows it equals $m_i p_i$, so $I$ effectively
+# weights magnitude and frequency $1/2$ each); the statistics come from unmasked codes so a masked latent's
+# importance keeps tracking what it would do; the cap keeps masking from eating the dictionary.
+
+# %% [markdown]
+# ## 2 · Four SAEs at matched L0
+#
+# TopK at $k$ = `S.k` (with AuxK, as in notebooks 02-03) sets the target L0. JumpReLU uses notebook 03's
+# CPU recipe ($\theta$ initialised at a pre-activation quantile, a wide bandwidth, Adam $\beta_1 = 0$, no
+# AuxK); ReLU-L1 and ATM share one L1 coefficient sweep (no AuxK), so ATM differs from ReLU-L1 *only*
+# by the masking. For each swept family we **interpolate linearly in log L0** at the TopK L0 when the
+# sweep brackets it (else we take the nearest point and say so). Every SAE: same width, seed, data order,
+# learning rate and batch size (preset). The L1 sweep was chosen from notebook 03's measured L0s so it
+# brackets L0 = 32, before any absorption number existed.
+
+# %%
+with timer("activations (cached)"):
+    train_acts, eval_acts = shared_activations(S)
+X, X_eval = train_acts.acts, eval_acts.acts
+d = X.shape[1]
+m = S.expansion * d
+theta0 = preact_quantile(SAE(d, m, "relu", seed=SEED), X, S.jr_init_quantile)
+runs = (grid(["topk"], [m], ks=[S.k])
+        + grid(["jumprelu"], [m], lams=S.jr_lams,
+               sparsifier_kwargs={"jumprelu": dict(init_threshold=theta0, bandwidth=S.jr_bandwidth)},
+               train_kwargs={"jumprelu": dict(beta1=0.0, auxk_coeff=0.0, sparsity_warmup_frac=0.2)})
+        + grid(["relu", "atm"], [m], lams=S.l1_coeffs, sparsifier_kwargs={"atm": dict(S.atm, mask_seed=SEED)},
+               train_kwargs={"relu": dict(auxk_coeff=0.0), "atm": dict(auxk_coeff=0.0)}))
+base = TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, seed=SEED)
+store = {}
+with timer(f"sweep: {len(runs)} SAEs, m = {m}"):
+    table = run_sweep(runs, X, X_eval, base, seed=SEED, store=store)
+
+
+@torch.no_grad()
+def mean_cosine(sae: SAE, x: torch.Tensor) -> float:
+    """Mean over tokens of cos(x, x_hat): the paper's reconstruction number."""
+    return float(torch.nn.functional.cosine_similarity(x, sae(x), dim=-1).mean())
+
+
+table["cosine"] = [mean_cosine(store[lbl].sae, X_eval) for lbl in table["label"]]
+table[["label", "l0", "fvu", "cosine", "dead_frac", "train_s"]].round(3)
+
+# %% [markdown]
+# ## 3 · What ATM masks, and when
+#
+# The ATM run closest to the target L0. Left: fraction of latents masked at each step, with the annealed
+# temperature; middle: every latent that was ever masked (rows, ordered by first masking) over training
+# steps; right: the final importance against the latent's firing frequency on held-out tokens.
+
+# %%
+pal = colors(4)
+atm_rows = table[table["arch"] == "atm"]
+atm_label = atm_rows.iloc[(np.log(atm_rows["l0"]) - np.log(S.k)).abs().argmin()]["label"]
+sp = store[atm_label].sae.sparsifier
+hist = torch.stack(sp.mask_history)                        # (steps, latents)
+ever = hist.any(0)
+first = torch.where(ever, hist.float().argmax(0), torch.full_like(ever, len(hist), dtype=torch.long))
+order = first.argsort()[: int(ever.sum())]
+steps = np.arange(len(hist))
+dens = (store[atm_label].sae.encode(X_eval) > 0).float().mean(0).detach()
+
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+axes[0].plot(steps, sp.masked_fraction().numpy(), color=pal[0], label="masked fraction")
+axes[0].axvline(A["warmup_steps"], color="0.4", ls=":", label=f"end of warm-up (t0 = {A['warmup_steps']})")
+axes[0].axhline(A["max_mask_frac"], color=pal[3], ls="--", label=f"cap ρ = {A['max_mask_frac']:.0%}")
+tw = axes[0].twinx()
+tw.plot(steps, [sp.temperature(int(t)) for t in steps], color=pal[1], label="temperature T(t)")
+tw.set(ylabel="temperature T", yscale="log")
+axes[0].set(xlabel="training step", ylabel="fraction of latents masked", title=f"Masking over training ({atm_label})")
+h1, l1 = axes[0].get_legend_handles_labels()
+h2, l2 = tw.get_legend_handles_labels()
+axes[0].legend(h1 + h2, l1 + l2, fontsize=9, loc="center right")
+axes[1].imshow(hist[:, order].T.numpy(), aspect="auto", cmap="Greys", interpolation="nearest")
+axes[1].set(xlabel="training step", ylabel="latent (ordered by first masking)",
+            title=f"Which latents are masked when ({int(ever.sum())} of {m} ever)")
+n_masked = hist.sum(0).numpy()
+sc = axes[2].scatter(dens.clamp_min(1e-5).numpy(), sp.importance().numpy(), c=n_masked, cmap="viridis", s=12)
+axes[2].set(xscale="log", xlabel="firing frequency on held-out tokens (floored at 1e-5)",
+            ylabel="final importance I", title="Importance vs frequency")
+fig.colorbar(sc, ax=axes[2], label="steps masked")
+save_figure(fig, NB, "mask_dynamics")
+plt.show()
+print(f"ever masked: {int(ever.sum())} latents; masked at the last step: {int(hist[-1].sum())}; "
+      f"final τ = {sp.tau_history[-1]:.2f}")
+
+# %% [markdown]
+# ## 4 · Absorption on a real LM: the first-letter task
+#
+# **Data.** Every token of the SmolLM2 vocabulary that decodes to a leading space plus $\ge 2$ ASCII
+# letters is a *word*; a fixed random sample of `S.words` of them is run through the LM as
+# `S.word_prefix` + word (one forward of a few tokens each: our cheap prompt form; the prefix only keeps
+# the word off the attention-sink position 0), and the layer-15 residual is read **at the word token**
+# (cached). Label: the first letter.
+#
+# **Probe and gate.** A 26-way logistic-regression probe (scikit-learn, standardised inputs, $C = 1$,
+# 70/30 word split). A letter counts only if its test F1 $\ge$ `S.f1_gate` and it has at least 5 test
+# words the probe gets right (our thresholds, fixed before running).
+#
+# **Main latents and absorption** (SAEBench's rules): per letter, rank latents by their mean code on the
+# letter's train words minus on the others, fit a class-balanced probe on the top $k$, and grow $k$
+# (up to `S.max_k`) while test F1 rises by more than `S.f1_jump`. Then for each test word the probe
+# classifies correctly, with $p$ the unit probe direction, $a_i = f_i\,(d_i\cdot p)$ and $A = (x - b_\text{dec})\cdot p$,
+# the absorption fraction is the share of $A$ carried by up to 3 non-main latents with
+# $\cos(d_i, p) \ge 0.1$ (zero unless they carry $\ge 40\%$ of $A$); *full absorption* = all main latents
+# silent and the top-projecting latent ($\cos \ge 0.025$) carries $\ge 40\%$ of $A$. Averaged per letter,
+# then over letters that pass the gate. (SAEBench uses $x\cdot p$; we remove $b_\text{dec}$, which the
+# latents do not have to reconstruct: our choice.)
+
+# %%
+with timer("first-letter activations (cached after the first run)"):
+    words = first_letter_activations(S.model, S.layer, max_words=S.words, prefix=S.word_prefix, seed=SEED)
+with timer("26-way probe"):
+    probe = train_probe(words, test_frac=S.probe_test_frac, seed=SEED)
+passing = [LETTERS[i] for i in range(26) if probe.f1[i] >= S.f1_gate]
+print(f"{len(words.words)} words; probe macro-F1 {probe.f1.mean():.3f}; "
+      f"{len(passing)}/26 letters reach F1 >= {S.f1_gate}; failing: {sorted(set(LETTERS) - set(passing))}")
+
+# %%
+results = {}
+with timer(f"absorption of {len(table)} SAEs"):
+    for lbl in table["label"]:
+        results[lbl] = measure_absorption(store[lbl].sae, words, probe, f1_gate=S.f1_gate, max_k=S.max_k,
+                                          f1_jump=S.f1_jump)
+table["absorption"] = [results[lbl].mean_fraction for lbl in table["label"]]
+table["full_absorption"] = [results[lbl].full_rate for lbl in table["label"]]
+table["letters_passing"] = [results[lbl].n_pass for lbl in table["label"]]
+table["mean_k"] = [results[lbl].per_class["k"][results[lbl].per_class["passes_gate"]].mean() for lbl in table["label"]]
+table[["label", "l0", "fvu", "cosine", "absorption", "full_absorption", "letters_passing", "mean_k"]].round(4)
+
+# %% [markdown]
+# **The paper's table, at matched L0.** Each family's metrics at the TopK L0 (interpolated in log L0, or
+# the nearest run when the sweep does not bracket it).
+
+# %%
+NAMES = {"topk": "TopK", "jumprelu": "JumpReLU", "relu": "ReLU-L1", "atm": "ATM (reconstructed)"}
+METRICS = ["fvu", "cosine", "absorption", "full_absorption"]
+
+
+def at_l0(df: pd.DataFrame, target: float) -> dict:
+    """Metrics of one family at L0 = target: log-L0 interpolation if bracketed, else the nearest run."""
+    df = df.sort_values("l0")
+    inside = df["l0"].min() <= target <= df["l0"].max()
+    if inside:
+        vals = {c: float(np.interp(np.log(target), np.log(df["l0"]), df[c])) for c in METRICS}
+    else:
+        vals = df.iloc[(np.log(df["l0"]) - np.log(target)).abs().argmin()][METRICS].astype(float).to_dict()
+    return {**vals, "l0_used": target if inside else float(df.iloc[(np.log(df["l0"]) - np.log(target)).abs().argmin()]["l0"]),
+            "how": "interpolated" if inside else "nearest (not bracketed)"}
+
+
+target_l0 = float(table.loc[table["arch"] == "topk", "l0"].iloc[0])
+matched = pd.DataFrame({NAMES[a]: at_l0(table[table["arch"] == a], target_l0) for a in NAMES}).T
+paper = {"TopK": 0.1402, "JumpReLU": 0.0114, "ReLU-L1": np.nan, "ATM (reconstructed)": 0.0068}
+matched["paper absorption (Gemma-2-2b)"] = pd.Series(paper)
+matched
+
+# %%
+fig, axes = plt.subplots(1, 3, figsize=(17, 4.6))
+marks = {"topk": "s", "jumprelu": "^", "relu": "o", "atm": "D"}
+for (arch, name), col in zip(NAMES.items(), pal):
+    sel = table[table["arch"] == arch].sort_values("l0")
+    for ax, metric in zip(axes[:2], ["absorption", "fvu"]):
+        ax.plot(sel["l0"], sel[metric], marker=marks[arch], ms=8, color=col, label=name)
+for ax, (metric, lab) in zip(axes[:2], [("absorption", "mean absorption fraction"), ("fvu", "FVU (held-out)")]):
+    ax.axvline(target_l0, color="0.5", ls=":", label=f"matched L0 = {target_l0:g}")
+    ax.set(xlabel="L0 (active latents per token, held-out)", ylabel=lab, title=f"{lab.capitalize()} vs L0")
+    log_axis(ax, "x", ticks=(8, 16, 32, 64, 128))
+axes[0].legend(fontsize=9)
+x = np.arange(26)
+axes[2].bar(x, probe.f1, color=[pal[2] if f >= S.f1_gate else "0.7" for f in probe.f1])
+axes[2].axhline(S.f1_gate, color=pal[3], ls="--", label=f"gate F1 = {S.f1_gate}")
+axes[2].set_xticks(x, list(LETTERS))
+axes[2].set(xlabel="first letter", ylabel="probe F1 (test words)", ylim=(0, 1.05),
+            title=f"Probe gate: {len(passing)}/26 letters pass")
+axes[2].legend(fontsize=9, loc="lower left")
+save_figure(fig, NB, "absorption_vs_l0")
+plt.show()
+
+# %% [markdown]
+# **Per letter.** Absorption fraction for the run of each family nearest the matched L0.
+
+# %%
+nearest = {a: table[table["arch"] == a].iloc[(np.log(table[table["arch"] == a]["l0"]) - np.log(target_l0)).abs().argmin()]["label"]
+           for a in NAMES}
+per_letter = pd.DataFrame({NAMES[a]: results[lbl].per_class.set_index("class")["absorption_fraction"]
+                           for a, lbl in nearest.items()}).loc[passing]
+fig, ax = plt.subplots(figsize=(15, 4.2))
+per_letter.plot.bar(ax=ax, color=pal, width=0.8)
+ax.set(xlabel="first letter (letters passing the gate)", ylabel="mean absorption fraction",
+       title="Absorption per letter, run nearest the matched L0 per family")
+ax.tick_params(axis="x", rotation=0)
+ax.legend(fontsize=9, ncol=4, loc="upper left")
+save_figure(fig, NB, "absorption_per_letter")
+plt.show()
+
+# %% [markdown]
+# ## 5 · Does the metric see absorption where we plant it? A parent/child toy
+#
+# Orthonormal features in $\mathbb R^{32}$: a parent $A$ (present on 25% of samples), 10 children that fire
+# only with $A$ (on an $A$ sample, exactly one child with probability 0.6, else none) and 10 independent
+# features (10% each); magnitudes uniform in $[0.5, 1.5]$. The "letter" is $A$; the probe is trained on
+# $A$'s presence. We score four dictionaries with *the same* code as above:
+# * the **ground-truth dictionary** (codes = true coefficients): no absorption by construction;
+# * a ReLU-L1 SAE trained on a **control** toy with no children: nothing to absorb;
+# * a **ReLU-L1 SAE** and an **ATM** SAE trained on the toy (21 latents = the number of features).
+#
+# Independent check for the trained SAEs: the fraction of $A$ samples (probe-correct test samples) on
+# which the latent best aligned with $A$ is silent, computed from the ground truth, not from the metric.
+# Settings (`S.toy_*`) were fixed while writing the unit test `tests/test_absorption.py`.
+
+# %%
+def toy_run(p_child: float, arch: str | None):
+    toy, feats, coef = parent_child_toy(n=S.toy_n, p_child=p_child, seed=SEED)
+    pr = train_probe(toy, test_frac=S.probe_test_frac, seed=SEED)
+    n_feat = feats.shape[0]
+    if arch is None:  # ground truth: encoder = decoder = the true features (orthonormal, so codes = coef)
+        sae = SAE(toy.acts.shape[1], n_feat, "relu")
+        with torch.no_grad():
+            sae.W_dec.copy_(feats)
+            sae.W_enc.copy_(feats.T)
+    else:
+        kw = dict(S.atm, mask_seed=SEED) if arch == "atm" else {}
+        sae = train_sae(SAE(toy.acts.shape[1], n_feat, arch, seed=SEED, **kw), toy.acts,
+                        TrainConfig(epochs=S.toy_epochs, lr=S.toy_lr, batch_size=512, sparsity_coeff=S.toy_l1,
+                                    auxk_coeff=0.0, normalize_input=False, seed=SEED, progress=False)).sae
+    res = measure_absorption(sae, toy, pr, classes=[1], names=None, f1_gate=S.f1_gate, max_k=S.max_k, f1_jump=S.f1_jump)
+    te = torch.as_tensor(pr.test_idx)
+    tp = te[(toy.labels[te] == 1) & (torch.as_tensor(pr.pred)[te] == 1)]
+    parent_latent = int((torch.nn.functional.normalize(sae.W_dec, dim=1) @ feats[0]).argmax())
+    with torch.no_grad():
+        silent = float((sae.encode(toy.acts[tp])[:, parent_latent] <= 0).float().mean())
+    with_child = float((coef[tp, 1:11] > 0).any(1).float().mean())
+    return {"absorption": res.mean_fraction, "full_absorption": res.full_rate, "parent latent silent": silent,
+            "A samples with a child": with_child, "probe F1": float(pr.f1[1]), "main latents k": int(res.per_class["k"][0]),
+            "FVU": float(((toy.acts - sae(toy.acts)) ** 2).sum() / ((toy.acts - toy.acts.mean(0)) ** 2).sum())}
+
+
+with timer("toy: 1 ideal + 3 trained dictionaries"):
+    toy_tab = pd.DataFrame({"ground-truth dictionary": toy_run(0.6, None),
+                            "ReLU-L1, control (no children)": toy_run(0.0, "relu"),
+                            "ReLU-L1": toy_run(0.6, "relu"),
+                            "ATM (reconstructed)": toy_run(0.6, "atm")}).T
+toy_tab.round(3)
+
+# %%
+fig, ax = plt.subplots(figsize=(11, 4.2))
+cols3 = ["absorption", "full_absorption", "parent latent silent"]
+toy_tab[cols3].plot.bar(ax=ax, color=[pal[0], pal[1], "0.55"], width=0.75)
+ax.set(ylabel="fraction of parent samples", xlabel="dictionary",
+       title="Planted absorption: metric (colours) vs ground truth (grey)")
+ax.tick_params(axis="x", rotation=0)
+ax.legend(["mean absorption fraction (metric)", "full-absorption rate (metric)",
+           "parent latent silent (ground truth)"], fontsize=9, loc="upper left")
+save_figure(fig, NB, "toy_absorption")
+plt.show()
+
+# %% [markdown]
+# ## 6 · Claims check
+#
+# Thresholds fixed before the runs:
+# * **Lower absorption than TopK and JumpReLU at matched L0** (mean absorption fraction over gated letters,
+#   at the TopK L0): reproduced if ATM is lower than both, partly if lower than one. ATM vs ReLU-L1 (its
+#   own base, the cleanest test of the masking) is printed alongside.
+# * **Reconstruction comparable**: ATM's FVU within 10% (relative) of ReLU-L1's at matched L0 (the
+#   masking must not cost fidelity; reproduced), within 25% (partly). Cosines printed with the paper's 0.973.
+# * **The metric detects planted absorption** (toy): ground-truth dictionary scores 0 and the control
+#   < 0.05; the trained ReLU-L1 SAE's full-absorption rate is within 0.05 of the ground-truth
+#   silent-parent rate and its absorption fraction > 0.1. Reproduced if all hold, partly if the
+#   ground-truth and control checks hold.
+# * **Letters pass the probe gate**: reproduced if $\ge 20$ of 26 (enough for a per-letter average to mean
+#   something at 135M parameters), partly if $\ge 10$.
+
+# %%
+claims = ClaimsTable(NB, PRESET, SEED)
+mt = matched["absorption"]
+atm, tk, jr, rl = mt["ATM (reconstructed)"], mt["TopK"], mt["JumpReLU"], mt["ReLU-L1"]
+hows = ", ".join(f"{k}: {v}" for k, v in matched["how"].items() if k != "TopK")
+claims.check("ATM has lower absorption than TopK and JumpReLU at matched L0",
+             f"absorption at L0 {target_l0:g}: ATM {atm:.4f}, TopK {tk:.4f}, JumpReLU {jr:.4f}, ReLU-L1 {rl:.4f} ({hows})",
+             reproduced=atm < tk and atm < jr, partly=atm < tk or atm < jr,
+             paper="ATM 0.0068 vs JumpReLU 0.0114 vs TopK 0.1402 (Gemma-2-2b)")
+fv = matched["fvu"]
+gap = fv["ATM (reconstructed)"] / fv["ReLU-L1"] - 1
+cos = matched["cosine"]
+claims.check("ATM keeps reconstruction quality (FVU within 10% of ReLU-L1)",
+             f"FVU ATM {fv['ATM (reconstructed)']:.3f} vs ReLU-L1 {fv['ReLU-L1']:.3f} ({gap:+.1%}), TopK {fv['TopK']:.3f}, "
+             f"JumpReLU {fv['JumpReLU']:.3f}; cosine ATM {cos['ATM (reconstructed)']:.3f}",
+             reproduced=abs(gap) <= 0.10, partly=abs(gap) <= 0.25, paper="ATM cosine 0.973 (Gemma-2-2b)")
+gt, ctrl, rt = (toy_tab.loc[k] for k in ["ground-truth dictionary", "ReLU-L1, control (no children)", "ReLU-L1"])
+base_ok = gt["absorption"] == 0 and gt["full_absorption"] == 0 and ctrl["absorption"] < 0.05
+det_ok = abs(rt["full_absorption"] - rt["parent latent silent"]) <= 0.05 and rt["absorption"] > 0.1
+claims.check("The absorption metric detects planted absorption (toy)",
+             f"ground truth {gt['absorption']:.3f}, control {ctrl['absorption']:.3f}; ReLU-L1 absorption "
+             f"{rt['absorption']:.3f}, full {rt['full_absorption']:.3f} vs parent silent {rt['parent latent silent']:.3f}",
+             reproduced=base_ok and det_ok, partly=base_ok,
+             paper="metric of Chanin et al. 2024 / SAEBench")
+claims.check("Enough letters pass the probe gate (>= 20 of 26)",
+             f"{len(passing)}/26 letters with probe F1 >= {S.f1_gate}; macro-F1 {probe.f1.mean():.3f}",
+             reproduced=len(passing) >= 20, partly=len(passing) >= 10,
+             paper="SAEBench evaluates all 26 letters on Gemma-2-2b")
+claims.save()
+claims.show()
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print(claims.verdicts())
+
+# %% [markdown]
+# ## What to take away
+#
+# * Absorption is a measurable, not just anecdotal, failure: on the toy the metric tracks the ground-truth
+#   rate at which the parent latent goes silent, and scores a correct dictionary at zero.
+# * ATM as reconstructed here is a light-weight change to a ReLU-L1 SAE: a few EMAs and a stochastic mask
+#   on the least important latents. The mask-dynamics figure shows what it actually does at this scale:
+#   it repeatedly silences the same low-frequency, low-magnitude latents, up to the cap.
+# * The claims table compares ATM with TopK and JumpReLU, as the paper does. Read it next to the matched
+#   table: in our quick run ATM's row is nearly identical to its own ReLU-L1 base, so whatever advantage
+#   ATM shows over TopK and JumpReLU here is the L1 base's, not the masking's. The masking mostly
+#   silences rarely-firing latents (figure in section 3), which carry little of any letter's direction.
+# * The paper's gap (0.0068 vs 0.1402) was measured on a 2B model with 16k+ latents; absorption is
+#   small for every SAE at our scale, and our reconstruction may differ from the authors' method in
+#   every constant.
+# * Scale caveat: 576 latents, ~160k training tokens, one epoch; a 135M LM whose probe passes the gate on
+#   the letters shown. `PRESET = "full"` runs 9,216 latents on a GPU with the whole vocabulary.
