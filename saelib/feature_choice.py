@@ -68,6 +68,28 @@ def zipf_allocation(ranks: Tensor, total: int, cap: int, alpha: float = 1.0) -> 
     return m.long()
 
 
+def column_top_mask(pre: Tensor, m: Tensor) -> Tensor:
+    """Boolean mask keeping, in each column i of ``pre`` (N, F), its ``m[i]`` largest *positive* entries.
+
+    Columns are split into two groups by budget (m_i <= 4 x median, the rest) so the few Zipf-head
+    columns with large m_i do not force a full sort of every column.
+    """
+    n, f = pre.shape
+    if m.shape != (f,):
+        raise ValueError(f"m must have shape ({f},), got {tuple(m.shape)}")
+    mask = torch.zeros_like(pre, dtype=torch.bool)
+    split = max(1, int(m.float().median()) * 4)
+    for cols in (torch.nonzero(m <= split).flatten(), torch.nonzero(m > split).flatten()):
+        if cols.numel() == 0:
+            continue
+        mc = m[cols].clamp(max=n)
+        m_max = int(mc.max())
+        top = pre[:, cols].topk(m_max, dim=0, sorted=True)
+        keep = (torch.arange(m_max, device=pre.device)[:, None] < mc[None, :]) & (top.values > 0)
+        mask[top.indices[keep], cols.expand(m_max, -1)[keep]] = True
+    return mask
+
+
 def ranks_from(values: Tensor) -> Tensor:
     """Rank 1 for the largest value, F for the smallest (ties broken by index)."""
     order = torch.argsort(values, descending=True, stable=True)
@@ -157,19 +179,13 @@ class FeatureChoice(Sparsifier):
         n, f = pre.shape
         if f != self.n_latents:
             raise ValueError(f"pre has {f} latents, sparsifier was built for n_latents={self.n_latents}")
-        m = self.budget(n)
-        m_max = int(m.max())
-        top = pre.topk(m_max, dim=0, sorted=True)
-        keep = (torch.arange(m_max, device=pre.device)[:, None] < m[None, :]) & (top.values > 0)
-        mask = torch.zeros_like(pre, dtype=torch.bool)
-        cols = torch.arange(f, device=pre.device).expand(m_max, f)
-        mask[top.indices[keep], cols[keep]] = True
+        mask = column_top_mask(pre, self.budget(n))
         if self.training and not self._force_batch_rule:
-            self._update(pre, top.values, keep)
+            self._update(pre, mask)
         return mask
 
     @torch.no_grad()
-    def _update(self, pre: Tensor, top_vals: Tensor, keep: Tensor) -> None:
+    def _update(self, pre: Tensor, mask: Tensor) -> None:
         n, f = pre.shape
         if self.allocation == "zipf":
             flat = pre.reshape(-1)
@@ -180,14 +196,15 @@ class FeatureChoice(Sparsifier):
             else:
                 self.demand.mul_(self.freq_beta).add_((1 - self.freq_beta) * dem)
         self.n_batches += 1
-        if int(self.n_batches) <= self.threshold_start or not bool(keep.any()):
+        n_kept = int(mask.sum())
+        if int(self.n_batches) <= self.threshold_start or n_kept == 0:
             return
         if self.threshold_mode == "per_latent":
-            est = top_vals.masked_fill(~keep, math.inf).min(0).values
-            has = keep.any(0)
+            est = pre.masked_fill(~mask, math.inf).min(0).values
+            has = mask.any(0)
         else:
             flat = pre.reshape(-1)
-            est = flat[flat_topk_indices(flat, int(keep.sum()))].min().clamp_min(0).reshape(1)
+            est = flat[flat_topk_indices(flat, n_kept)].min().clamp_min(0).reshape(1)
             has = torch.ones(1, dtype=torch.bool, device=pre.device)
         fresh = has & (self.threshold < 0)
         old = has & (self.threshold >= 0)

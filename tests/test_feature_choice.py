@@ -116,3 +116,18 @@ def test_aux_zipf_sends_gradient_only_to_under_used_latents(sparse):
     assert set(torch.nonzero(enc).flatten().tolist()) <= set(under.tolist())
     assert set(torch.nonzero(dec).flatten().tolist()) == set(torch.nonzero(enc).flatten().tolist())
     assert bool(enc.any())
+
+
+def test_column_top_mask_matches_a_per_column_loop():
+    from saelib.feature_choice import column_top_mask
+    g = torch.Generator().manual_seed(1)
+    pre = torch.randn(50, 30, generator=g)
+    m = torch.randint(1, 50, (30,), generator=g)
+    m[:3] = 50
+    mask = column_top_mask(pre, m)
+    for i in range(30):
+        col = pre[:, i]
+        ref = torch.zeros(50, dtype=torch.bool)
+        idx = col.topk(int(m[i])).indices
+        ref[idx[col[idx] > 0]] = True
+        assert torch.equal(mask[:, i], ref)
