@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -42,7 +43,9 @@ def main() -> None:
         print(r)
     out = Path(__file__).parent / "results" / "mixed_precision.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(a), "results": rows}, indent=2))
+    # tokens/s is only comparable across runs on an idle machine; the load average says how idle it was
+    out.write_text(json.dumps({"args": vars(a), "load_average_1min_at_end": os.getloadavg()[0],
+                               "results": rows}, indent=2))
 
 
 if __name__ == "__main__":
