@@ -85,11 +85,15 @@ def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORP
         t = load_file(str(path))
         return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **json.loads(path.with_suffix(".json").read_text())})
     lm, tok = load_lm(model)
-    lm.to(device)
+    home = next(lm.parameters()).device  # the LM is shared (cached): put it back where it was
     tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
-    chunks = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
-              for i in tqdm(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
-                            disable=not progress, mininterval=5.0)]
+    try:
+        lm.to(device)
+        chunks = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
+                  for i in tqdm(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
+                                disable=not progress, mininterval=5.0)]
+    finally:
+        lm.to(home)
     resid = torch.cat(chunks).float().contiguous()
     keep = keep_mask(resid, outlier_factor)
     info = {"n_seq": len(tokens), "n_kept": int(keep.sum()),
