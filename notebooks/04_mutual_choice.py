@@ -202,8 +202,8 @@ display(near_tab.round(2))
 # %%
 auxes = ["none", "AuxK", "aux_zipf"]
 pal = colors(4)
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.3), sharey=False)
-for ax, tab, name in zip(axes, [dead_tab, near_tab], ["dead (0 firings)", "near-dead (< 10 firings)"]):
+fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=False)
+for ax, tab, name in zip(axes, [dead_tab, near_tab], ["Dead latents (0 firings)", "Near-dead latents (< 10 firings)"]):
     xs = np.arange(len(rules))
     for j, aux in enumerate(auxes):
         vals = tab[aux].values if aux in tab else np.full(len(rules), np.nan)
@@ -212,9 +212,11 @@ for ax, tab, name in zip(axes, [dead_tab, near_tab], ["dead (0 firings)", "near-
             if not np.isnan(v):
                 ax.text(x_, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, list(rules))
-    ax.set(ylabel="% of latents", title=f"{name}, {len(X_eval):,} held-out tokens, k = {S.k}, F = {F}")
+    ax.set(ylabel="% of latents", title=name)
     ax.set_ylim(0, max(1.0, np.nanmax(tab.values) * 1.25))
-    ax.legend(fontsize=9, loc="upper right")
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=10)
+fig.suptitle(f"Held-out window: {len(X_eval):,} tokens, inference rule, k = {S.k}, F = {F}", fontweight="bold")
 save_figure(fig, NB, "dead_latents")
 plt.show()
 
@@ -258,8 +260,9 @@ axes[1].set(xlabel="L0 (active latents per token, held-out)", ylabel="Δ LM loss
             title="LM degradation vs sparsity (inference rule)")
 for ax in axes:
     log_axis(ax, "x", ticks=(8, 16, 32, 64, 128))
-axes[0].legend(fontsize=8, ncol=2)
-axes[1].legend(fontsize=8)
+handles, labels = axes[0].get_legend_handles_labels()
+fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=9)
+axes[1].legend(fontsize=8, loc="upper right")
 save_figure(fig, NB, "fvu_vs_l0")
 plt.show()
 
