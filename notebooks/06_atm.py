@@ -281,7 +281,7 @@ per_letter.plot.bar(ax=ax, color=pal, width=0.8)
 ax.set(xlabel="first letter (letters passing the gate)", ylabel="mean absorption fraction",
        title="Absorption per letter, run nearest the matched L0 per family")
 ax.tick_params(axis="x", rotation=0)
-ax.legend(fontsize=9, ncol=4, loc="upper left")
+ax.legend(fontsize=9, ncol=4, loc="upper right")
 save_figure(fig, NB, "absorption_per_letter")
 plt.show()
 
