@@ -255,7 +255,7 @@ for (arch, name), col in zip(NAMES.items(), pal):
         ax.plot(sel["l0"], sel[metric], marker=marks[arch], ms=8, color=col, label=name)
 for ax, (metric, lab) in zip(axes[:2], [("absorption", "mean absorption fraction"), ("fvu", "FVU (held-out)")]):
     ax.axvline(target_l0, color="0.5", ls=":", label=f"matched L0 = {target_l0:g}")
-    ax.set(xlabel="L0 (active latents per token, held-out)", ylabel=lab, title=f"{lab.capitalize()} vs L0")
+    ax.set(xlabel="L0 (active latents per token, held-out)", ylabel=lab, title=f"{lab[0].upper() + lab[1:]} vs L0")
     log_axis(ax, "x", ticks=(8, 16, 32, 64, 128))
 axes[0].legend(fontsize=9)
 x = np.arange(26)
@@ -353,6 +353,10 @@ plt.show()
 # * **Lower absorption than TopK and JumpReLU at matched L0** (mean absorption fraction over gated letters,
 #   at the TopK L0): reproduced if ATM is lower than both, partly if lower than one. ATM vs ReLU-L1 (its
 #   own base, the cleanest test of the masking) is printed alongside.
+# * **The masking itself lowers absorption**: ATM vs its own ReLU-L1 base at matched L0, the only
+#   comparison that isolates the mask. Reproduced if ATM's absorption is at least 20% lower (relative),
+#   partly if at least 10% lower. This row was added after the first run showed ATM and ReLU-L1 almost
+#   equal; the thresholds are round numbers and no threshold above run-to-run noise changes its verdict.
 # * **Reconstruction comparable**: ATM's FVU within 10% (relative) of ReLU-L1's at matched L0 (the
 #   masking must not cost fidelity; reproduced), within 25% (partly). Cosines printed with the paper's 0.973.
 # * **The metric detects planted absorption** (toy): ground-truth dictionary scores 0 and the control
@@ -371,6 +375,11 @@ claims.check("ATM has lower absorption than TopK and JumpReLU at matched L0",
              f"absorption at L0 {target_l0:g}: ATM {atm:.4f}, TopK {tk:.4f}, JumpReLU {jr:.4f}, ReLU-L1 {rl:.4f} ({hows})",
              reproduced=atm < tk and atm < jr, partly=atm < tk or atm < jr,
              paper="ATM 0.0068 vs JumpReLU 0.0114 vs TopK 0.1402 (Gemma-2-2b)")
+drop = 1 - atm / rl
+claims.check("The masking itself lowers absorption (ATM vs its ReLU-L1 base, >= 20% lower)",
+             f"absorption at L0 {target_l0:g}: ATM {atm:.4f} vs ReLU-L1 {rl:.4f} ({-drop:+.1%})",
+             reproduced=drop >= 0.20, partly=drop >= 0.10,
+             paper="masking under-used latents reduces the absorption that L1 induces (abstract)")
 fv = matched["fvu"]
 gap = fv["ATM (reconstructed)"] / fv["ReLU-L1"] - 1
 cos = matched["cosine"]
@@ -405,9 +414,10 @@ print(claims.verdicts())
 # * ATM as reconstructed here is a light-weight change to a ReLU-L1 SAE: a few EMAs and a stochastic mask
 #   on the least important latents. The mask-dynamics figure shows what it actually does at this scale:
 #   it repeatedly silences the same low-frequency, low-magnitude latents, up to the cap.
-# * The claims table compares ATM with TopK and JumpReLU, as the paper does. Read it next to the matched
-#   table: in our quick run ATM's row is nearly identical to its own ReLU-L1 base, so whatever advantage
-#   ATM shows over TopK and JumpReLU here is the L1 base's, not the masking's. The masking mostly
+# * The claims table compares ATM with TopK and JumpReLU, as the paper does, and with its own ReLU-L1
+#   base, which the paper does not report: in our quick run ATM's row is nearly identical to that base
+#   (the "masking itself" row), so whatever advantage ATM shows over TopK and JumpReLU here is the L1
+#   base's, not the masking's. The masking mostly
 #   silences rarely-firing latents (figure in section 3), which carry little of any letter's direction.
 # * The paper's gap (0.0068 vs 0.1402) was measured on a 2B model with 16k+ latents; absorption is
 #   small for every SAE at our scale, and our reconstruction may differ from the authors' method in
