@@ -36,22 +36,6 @@ from .utils import atomic_path, cache_dir, check_range
 _META_KEYS = ("model", "layer", "corpus", "split", "n_tokens", "ctx_len", "outlier_factor")
 
 
-def tail_logits(tail: LMTail, resid: Tensor) -> Tensor:
-    """Logits from the residual after the hook layer, differentiable w.r.t. ``resid``.
-
-    Same computation as ``LMTail.forward`` (which runs under ``no_grad``); the LM weights are
-    frozen (``requires_grad=False``), so gradients reach ``resid`` only.
-    """
-    inner = tail.model.model
-    pos = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
-    rope = inner.rotary_emb(resid, pos)
-    h = resid
-    for block in tail.blocks:
-        out = block(h, attention_mask=None, position_ids=pos, position_embeddings=rope, use_cache=False)
-        h = out[0] if isinstance(out, tuple) else out
-    return tail.model.lm_head(inner.norm(h))
-
-
 def sequence_gradients(tail: LMTail, resid: Tensor, tokens: Tensor) -> Tensor:
     """g = d/d resid of the next-token CE summed over each sequence, for (B, T, d) ``resid``.
 
@@ -59,7 +43,7 @@ def sequence_gradients(tail: LMTail, resid: Tensor, tokens: Tensor) -> Tensor:
     1 .. T-2 (the prediction at position 0, the attention sink, is excluded), summed per sequence.
     """
     x = resid.detach().clone().requires_grad_(True)
-    logits = tail_logits(tail, x)[:, 1:-1]
+    logits = tail.logits(x)[:, 1:-1]
     loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 2:].reshape(-1), reduction="sum")
     (g,) = torch.autograd.grad(loss, x)
     return g

@@ -117,6 +117,11 @@ class LMTail(nn.Module):
 
     @torch.no_grad()
     def forward(self, resid: Tensor) -> Tensor:
+        return self.logits(resid)
+
+    def logits(self, resid: Tensor) -> Tensor:
+        """Logits from the residual after the hook layer; differentiable w.r.t. ``resid`` (the LM's
+        weights are frozen), which is how g-SAE gets dCE/dx. ``forward`` is the same under no_grad."""
         inner = self.model.model
         pos = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
         rope = inner.rotary_emb(resid, pos)
