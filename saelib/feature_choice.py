@@ -18,10 +18,10 @@ import math
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from .fastpath import sparse_decode
-from .sparsity import Sparsifier, flat_topk_indices, register
+from .sparsity import BatchRule, Sparsifier, flat_topk_indices, register
 from .utils import check_choice, check_range
 
 ALLOCATIONS = ("uniform", "zipf")
@@ -99,7 +99,7 @@ def ranks_from(values: Tensor) -> Tensor:
 
 
 @register
-class FeatureChoice(Sparsifier):
+class FeatureChoice(BatchRule, Sparsifier):
     """Feature Choice (Ayonrinde 2024): each latent i keeps its top m_i tokens of the batch.
 
     Training (``.train()``): A = ReLU(Z) for the N x F batch; column i keeps its m_i largest
@@ -156,23 +156,6 @@ class FeatureChoice(Sparsifier):
         total = min(max(self.k * n_tokens, self.n_latents), self.n_latents * n_tokens)
         return zipf_allocation(ranks_from(self.demand.cpu()), total, n_tokens, self.zipf_alpha).to(self.demand.device)
 
-    @property
-    def has_threshold(self) -> bool:
-        return bool((self.threshold >= 0).any())
-
-    def batch_rule(self):
-        """Context manager: use the training-time batch rule even in eval mode (no state updates)."""
-        from contextlib import contextmanager
-
-        @contextmanager
-        def _ctx():
-            prev, self._force_batch_rule = self._force_batch_rule, True
-            try:
-                yield self
-            finally:
-                self._force_batch_rule = prev
-        return _ctx()
-
     def _mask(self, pre: Tensor) -> Tensor:
         """Boolean N x F mask of the kept entries (and update demand / threshold when training)."""
         pre = pre.detach()
@@ -210,16 +193,6 @@ class FeatureChoice(Sparsifier):
         old = has & (self.threshold >= 0)
         self.threshold[fresh] = est[fresh]
         self.threshold[old] = self.threshold_beta * self.threshold[old] + (1 - self.threshold_beta) * est[old]
-
-    def _use_batch_rule(self) -> bool:
-        if self.training or self._force_batch_rule:
-            return True
-        if not self.has_threshold:
-            import warnings
-            warnings.warn(f"{self.name}: no inference threshold estimated yet (train for more than "
-                          f"threshold_start={self.threshold_start} batches); using the batch rule", stacklevel=3)
-            return True
-        return False
 
     def _effective_threshold(self) -> Tensor:
         return torch.where(self.threshold >= 0, self.threshold, torch.full_like(self.threshold, math.inf))

@@ -249,8 +249,45 @@ def flat_topk_indices(flat: Tensor, n: int) -> Tensor:
     return cand[flat[cand].topk(n, sorted=False).indices].sort().values
 
 
+class BatchRule:
+    """Mixin for batch-level rules (BatchTopK / Mutual Choice, Feature Choice).
+
+    In training the rule needs the whole batch; at inference a threshold estimated during training
+    (the ``threshold`` buffer; entries < 0 are not estimated yet) replaces it. ``batch_rule()``
+    forces the batch rule in eval mode, without state updates, to compare the two.
+    """
+
+    name: ClassVar[str]
+    threshold: Tensor
+    threshold_start: int
+    training: bool
+    _force_batch_rule: bool = False
+
+    @property
+    def has_threshold(self) -> bool:
+        return bool((self.threshold >= 0).any())
+
+    @contextmanager
+    def batch_rule(self) -> Iterator["BatchRule"]:
+        """Use the training-time batch rule even in eval mode (the threshold is not updated)."""
+        prev, self._force_batch_rule = self._force_batch_rule, True
+        try:
+            yield self
+        finally:
+            self._force_batch_rule = prev
+
+    def _use_batch_rule(self) -> bool:
+        if self.training or self._force_batch_rule:
+            return True
+        if not self.has_threshold:
+            warnings.warn(f"{self.name}: no inference threshold estimated yet (train for more than "
+                          f"threshold_start={self.threshold_start} batches); using the batch rule", stacklevel=3)
+            return True
+        return False
+
+
 @register
-class BatchTopK(Sparsifier):
+class BatchTopK(BatchRule, Sparsifier):
     """Keep the k x B largest ReLU(z) of the whole batch of B tokens (Bussmann et al. 2024, Sec. 3).
 
     Training (``.train()``): flatten every leading dimension (a (batch, seq, m) input counts
@@ -281,28 +318,6 @@ class BatchTopK(Sparsifier):
         self.register_buffer("threshold", torch.tensor(-1.0))  # < 0: not estimated yet
         self.register_buffer("n_batches", torch.tensor(0, dtype=torch.long))
         self._force_batch_rule = False
-
-    @property
-    def has_threshold(self) -> bool:
-        return bool(self.threshold >= 0)
-
-    @contextmanager
-    def batch_rule(self) -> Iterator["BatchTopK"]:
-        """Use the training-time batch rule even in eval mode (theta is not updated)."""
-        prev, self._force_batch_rule = self._force_batch_rule, True
-        try:
-            yield self
-        finally:
-            self._force_batch_rule = prev
-
-    def _use_batch_rule(self) -> bool:
-        if self.training or self._force_batch_rule:
-            return True
-        if not self.has_threshold:
-            warnings.warn(f"{self.name}: no inference threshold estimated yet (train for more than "
-                          f"threshold_start={self.threshold_start} batches); using the batch rule", stacklevel=3)
-            return True
-        return False
 
     def _batch_indices(self, pre: Tensor) -> Tensor:
         """Flat indices (into pre.reshape(-1)) of the top B*k entries, ascending."""
