@@ -70,10 +70,10 @@ run_notebooks() {
       echo "   failed: see logs/$name.log and logs/$name.failed.ipynb" >&2
     fi
     dt=$(( $(date +%s) - t0 ))
-    $PY -m saelib.scoreboard record "$name" "$dt" "$status" "$preset"
+    $PY -m saelib.companion.scoreboard record "$name" "$dt" "$status" "$preset"
   done
-  $PY -m saelib.scoreboard summary "${names[@]}"
-  $PY -m saelib.scoreboard readme
+  $PY -m saelib.companion.scoreboard summary "${names[@]}"
+  $PY -m saelib.companion.scoreboard readme
   return $failed
 }
 

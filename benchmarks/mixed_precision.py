@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from saelib import SAE, TrainConfig, train_sae
-from saelib.experiment import shared_activations
-from saelib.metrics import evaluate
-from saelib.presets import resolve
+from saelib.companion import shared_activations
+from saelib.companion.presets import resolve
+from saelib.metrics.reconstruction import evaluate
 
 
 def main() -> None:

@@ -43,12 +43,11 @@ import pandas as pd
 from IPython.display import HTML, display
 
 from saelib import SAE, TrainConfig, train_sae
-from saelib.claims import ClaimsTable
-from saelib.contexts import examples_html, latent_activations, top_examples
-from saelib.experiment import setup, shared_activations, timer
-from saelib.lm import load_lm
-from saelib.metrics import Splice, evaluate
-from saelib.plots import colors, save_figure
+from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
+from saelib.companion.examples import examples_html, latent_activations, top_examples
+from saelib.data.lm import load_lm
+from saelib.metrics.reconstruction import evaluate
+from saelib.metrics.splice import Splice
 
 NB = "00_quickstart"
 S = setup(NB, PRESET, seed=SEED)

@@ -45,16 +45,15 @@ import torch
 from IPython.display import HTML, display
 
 from saelib import SAE, TrainConfig, train_sae
-from saelib import generalisation as gen
-from saelib import llama_scope as ls
-from saelib import splitting
-from saelib.activations import harvest
-from saelib.claims import ClaimsTable
-from saelib.contexts import examples_html, latent_activations, top_examples
-from saelib.experiment import setup, shared_activations, timer
-from saelib.lm import load_lm
-from saelib.metrics import Splice, evaluate
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.companion.examples import examples_html, latent_activations, top_examples
+from saelib.data.harvest import harvest
+from saelib.data.lm import load_lm
+from saelib.metrics import splitting
+from saelib.metrics.reconstruction import evaluate
+from saelib.metrics.splice import Splice, lm_cross_entropy, per_token_ce
+from saelib.papers import generalisation as gen
+from saelib.papers import llama_scope as ls
 
 NB = "01_llama_scope"
 S = setup(NB, PRESET, seed=SEED)
@@ -269,8 +268,8 @@ with timer(f"harvest at ctx {S.long_ctx_len} (cached)", times):
                         ctx_len=S.long_ctx_len, device=S.device)
 with timer("per-position evaluation", times):
     fvu_pos = gen.fvu_by_position(main, long_acts, S.pos_edges)
-    ce_clean = gen.per_token_ce(long_acts)
-    ce_sae = gen.per_token_ce(long_acts, main)
+    ce_clean = per_token_ce(long_acts)
+    ce_sae = per_token_ce(long_acts, main)
     dlm_pos = gen.bucket_mean(ce_sae - ce_clean, S.pos_edges)
 by_pos = fvu_pos.merge(dlm_pos.rename(columns={"mean": "ΔLM", "sem": "ΔLM sem"}), on=["bucket", "lo", "hi"])
 by_pos.round(3)
@@ -317,7 +316,7 @@ assert torch.equal(ft_eval.tokens, eval_acts.tokens[:n_seq]), "base and fine-tun
 both = ft_eval.keep & eval_acts.keep[:n_seq]
 drift = ((ft_eval.resid[both] - eval_acts.resid[:n_seq][both]).norm(dim=1)
          / eval_acts.resid[:n_seq][both].norm(dim=1)).mean().item()
-lee_ce = {m: gen.lm_cross_entropy(m, "local:gensim-lee", n_tokens=1024) for m in (S.model, ft_name)}
+lee_ce = {m: lm_cross_entropy(m, "local:gensim-lee", n_tokens=1024) for m in (S.model, ft_name)}
 print(f"fine-tuned model: {ft_name}")
 print(f"held-out Lee CE: base {lee_ce[S.model]:.3f} -> fine-tuned {lee_ce[ft_name]:.3f} nats; "
       f"layer-{S.layer} residual moved by {100 * drift:.1f}% of its norm (mean over held-out tokens)")

@@ -43,12 +43,10 @@ import torch
 from IPython.display import HTML, display
 
 from saelib import SAE, TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.contexts import examples_html, top_examples
-from saelib.experiment import setup, shared_activations, timer
-from saelib.lm import load_lm
-from saelib.metrics import Splice
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.companion.examples import examples_html, top_examples
+from saelib.data.lm import load_lm
+from saelib.metrics.splice import Splice
 from saelib.sweep import grid, measure, preact_quantile, run_sweep
 
 NB = "02_batchtopk"

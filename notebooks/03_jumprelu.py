@@ -43,12 +43,11 @@ import pandas as pd
 import torch
 
 from saelib import SAE, TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.metrics import Splice
-from saelib.plots import colors, log_axis, save_figure
-from saelib.ste import closed_form_grad, fd_theta_grad, ste_theta_grad
-from saelib.sweep import Snapshots, grid, preact_quantile, run_sweep
+from saelib.callbacks import Snapshots
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.metrics.splice import Splice
+from saelib.papers.jumprelu_toy import closed_form_grad, fd_theta_grad, ste_theta_grad
+from saelib.sweep import grid, preact_quantile, run_sweep
 
 NB = "03_jumprelu"
 S = setup(NB, PRESET, seed=SEED)
@@ -155,7 +154,7 @@ print("max relative error per bandwidth:", {k: f"{v:.1%}" for k, v in err.items(
 # * our training scales inputs to $\mathbb E\lVert x\rVert = \sqrt d$, so pre-activations are ~$\sqrt d = 24$
 #   times larger than in the paper's units; the bandwidth is the preset's `jr_bandwidth` *in our units*
 #   (the spec suggests 0.01–0.1 normalised, i.e. ~0.24–2.4 here);
-# * raw $\theta$ (kept positive by projection, see `saelib.sparsity.JumpReLU`), initialised at the preset's
+# * raw $\theta$ (kept positive by projection, see `saelib.sparsifiers.jumprelu.JumpReLU`), initialised at the preset's
 #   quantile of the step-0 pre-activations instead of 0.001: in ~300 Adam steps a raw threshold can
 #   move by at most about lr × steps;
 # * Adam $\beta_1 = 0$ for JumpReLU, $\lambda$ warmed up over the first 20% of steps, no AuxK for JumpReLU

@@ -45,13 +45,13 @@ import torch
 from IPython.display import display
 
 from saelib import TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.feature_choice import AuxZipfLoss, code_stats, fit_zipf
-from saelib.metrics import Splice
-from saelib.multiseed import torch_threads
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.losses import AuxZipfLoss
+from saelib.metrics.reconstruction import code_stats
+from saelib.metrics.splice import Splice
 from saelib.sweep import Run, run_sweep
+from saelib.utils import torch_threads
+from saelib.zipf import fit_zipf
 
 NB = "04_mutual_choice"
 S = setup(NB, PRESET, seed=SEED)

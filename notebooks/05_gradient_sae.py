@@ -42,13 +42,13 @@ import torch
 from scipy.stats import mannwhitneyu
 
 from saelib import TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.gradient_sae import (default_beta, feed_gradients, harvest_gradients, logit_lens_tokens,
-                                 measure_with_gradients, steering_effect, with_gradients)
-from saelib.lm import LMTail, load_lm
-from saelib.metrics import Splice
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.data.harvest import harvest_gradients
+from saelib.data.lm import LMTail, load_lm
+from saelib.metrics.splice import Splice
+from saelib.papers.gradient_sae import (default_beta, feed_gradients, logit_lens_tokens, measure_with_gradients,
+                                        steering_effect)
+from saelib.sparsifiers.gradient_topk import with_gradients
 from saelib.sweep import grid, run_sweep
 
 NB = "05_gradient_sae"

@@ -31,8 +31,8 @@
 # abstract reports much lower absorption than TopK and JumpReLU SAEs on Gemma-2-2b (absorption
 # 0.0068 vs 0.0114 vs 0.1402) while keeping reconstruction high (cosine 0.973).
 #
-# Here we reconstruct ATM in `saelib.atm`, build the first-letter absorption metric in
-# `saelib.absorption`, check that the metric finds absorption where we plant it, and compare TopK,
+# Here we reconstruct ATM in `saelib.sparsifiers.atm`, build the first-letter absorption metric in
+# `saelib.metrics.absorption`, check that the metric finds absorption where we plant it, and compare TopK,
 # JumpReLU, ReLU-L1 and ATM at matched L0 on SmolLM2-135M.
 
 # %% tags=["parameters"]
@@ -46,10 +46,10 @@ import pandas as pd
 import torch
 
 from saelib import SAE, TrainConfig, train_sae
-from saelib.absorption import LETTERS, first_letter_activations, measure_absorption, parent_child_toy, train_probe
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.data.synthetic import parent_child_toy
+from saelib.data.words import LETTERS, first_letter_activations
+from saelib.metrics.absorption import measure_absorption, train_probe
 from saelib.sweep import grid, preact_quantile, run_sweep
 
 NB = "06_atm"

@@ -41,13 +41,12 @@ from IPython.display import HTML, display
 from scipy import stats
 
 from saelib import TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.contexts import examples_html, latent_activations, top_examples
-from saelib.experiment import setup, shared_activations, timer
-from saelib.lm import load_lm
-from saelib.matching import match_saes, shared_counts, threshold_sweep
-from saelib.multiseed import pairwise_summary, snapshot_scores, torch_threads, train_seeds
-from saelib.plots import colors, log_axis, save_figure
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.companion.examples import examples_html, latent_activations, top_examples
+from saelib.data.lm import load_lm
+from saelib.metrics.matching import match_saes, shared_counts, threshold_sweep
+from saelib.multiseed import pairwise_summary, snapshot_scores, train_seeds
+from saelib.utils import torch_threads
 
 NB = "07_seed_stability"
 S = setup(NB, PRESET, seed=SEED)

@@ -44,12 +44,11 @@ import pandas as pd
 from scipy import stats
 
 from saelib import TrainConfig
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.matching import gt_mcc, per_latent_mcc, pw_mcc
-from saelib.multiseed import dictionaries, snapshot_scores, torch_threads, train_seeds
-from saelib.plots import colors, log_axis, save_figure
-from saelib.synthetic import make_synthetic
+from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.data.synthetic import make_synthetic
+from saelib.metrics.matching import gt_mcc, per_latent_mcc, pw_mcc
+from saelib.multiseed import dictionaries, snapshot_scores, train_seeds
+from saelib.utils import torch_threads
 
 NB = "08_feature_consistency"
 S = setup(NB, PRESET, seed=SEED)

@@ -45,13 +45,13 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from saelib import SAE, TrainConfig, train_sae
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, timer
-from saelib.geometry import (KMeansAE, LocalPCAAE, atom_grid, effective_encoder, grid_2d, mse, plot_regions,
-                             power_active, power_diagram, power_diagram_agreement, region_map, topk_active, toy_2d)
-from saelib.images import load_mnist
-from saelib.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
-from saelib.plots import colors, save_figure
+from saelib.companion import ClaimsTable, colors, save_figure, setup, timer
+from saelib.companion.plots import atom_grid, plot_regions
+from saelib.data.mnist import load_mnist
+from saelib.data.synthetic import toy_2d
+from saelib.papers.geometry import (KMeansAE, LocalPCAAE, effective_encoder, grid_2d, mse, power_active, power_diagram,
+                                    power_diagram_agreement, region_map, topk_active)
+from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
 
 NB = "09_splinterp_mnist"
 S = setup(NB, PRESET, seed=SEED)
@@ -226,7 +226,7 @@ print(f"top-{S.k_active} set = {S.k_active} nearest power sites on {mnist_agreem
 #    $\min_{W,b} \sum_r \lVert x^r - W z^r - b\rVert^2 + \alpha\lVert W\rVert^2 + \beta\lVert b\rVert^2 + \mu\lVert W - W^t\rVert^2 + \nu\lVert b - b^t\rVert^2$,
 #    solved by $W = C A^{-1}$, $b = \frac{\nu}{N+\beta+\nu} b^t + c(\bar x - W\bar z)$ with $c = \frac{N}{N+\beta+\nu}$,
 #    $A = (\alpha+\mu)I + \sum_r z^r z^{r\top} - Nc\,\bar z\bar z^\top$, $C = \mu W^t + \sum_r x^r z^{r\top} - c(N\bar x + \nu b^t)\bar z^\top$
-#    (`saelib.pam.decoder_step`, unit-tested against `torch.linalg.lstsq` and a direct normal-equation solve).
+#    (`saelib.papers.pam.decoder_step`, unit-tested against `torch.linalg.lstsq` and a direct normal-equation solve).
 #
 # **Choices made here** (where the paper or its code left room):
 # * Baselines: Adam on every parameter with **tied** weights $W = W_\text{enc}$ (the authors' "SGD"), and

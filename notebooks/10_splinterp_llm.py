@@ -38,10 +38,8 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from saelib.claims import ClaimsTable
-from saelib.experiment import setup, shared_activations, timer
-from saelib.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
-from saelib.plots import colors, save_figure
+from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
+from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
 
 NB = "10_splinterp_llm"
 S = setup(NB, PRESET, seed=SEED)

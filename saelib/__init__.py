@@ -1,14 +1,31 @@
-"""saelib: the small library behind the SAE paper companion."""
+"""saelib: the small library behind the SAE paper companion.
+
+The layout is the architecture; imports flow one way, left to right (``tests/test_layers.py``
+checks it)::
+
+    core           sae, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
+      -> data/          lm, text, harvest, mnist, synthetic, words
+      -> metrics/       reconstruction, splice, matching, splitting, absorption
+      -> orchestration  sweep, multiseed
+      -> papers/        llama_scope(_release), generalisation, gradient_sae, pam, geometry, jumprelu_toy
+      -> companion/     notebook, presets, claims, scoreboard, plots, examples
+      -> notebooks
+
+Names in the code, and what the papers call them:
+
+* number of latents: ``d_sae`` (SAE), ``width`` (sweep runs), ``n_latents`` (sparsifiers and losses),
+  ``m`` or ``F`` in equations; the input dimension is ``d_in`` (``d`` in equations).
+* sparsity coefficient lambda: ``sparsity_coeff`` (TrainConfig), ``lam`` (sweep runs),
+  ``l1_coeff`` (PAM); k is the number of active latents of the TopK family.
+* the sparsifier (activation function): ``sparsifier`` (SAE), ``arch`` (sweep runs); ``cfg.json``
+  stores it as both ``sparsifier`` and SAELens's ``architecture``.
+
+Concepts (L0, FVU, Delta LM loss, dead latents, ...) are defined in ``shared/papers/README.md``.
+"""
+from .sparsifiers import SPARSIFIERS, Sparsifier, make_sparsifier, register
 from .sae import SAE, CheckpointError
-from .sparsity import SPARSIFIERS, Sparsifier, make_sparsifier, register
 from .train import TrainConfig, TrainResult, train_sae
 from .utils import cache_dir, seed_everything
-
-# Modules that register extra sparsifiers on import, so SAE.load finds them by name.
-from . import pam  # noqa: E402,F401  (topk_abs)
-from . import atm  # noqa: E402,F401  (atm)
-from . import gradient_sae  # noqa: E402,F401  (gradient_topk)
-from . import feature_choice  # noqa: E402,F401  (feature_choice)
 
 __all__ = ["SAE", "CheckpointError", "SPARSIFIERS", "Sparsifier", "make_sparsifier", "register",
            "TrainConfig", "TrainResult", "train_sae", "cache_dir", "seed_everything"]

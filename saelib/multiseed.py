@@ -7,20 +7,22 @@ from ``SAE(..., seed=init_seed)``, one run per init seed.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Literal, NamedTuple, get_args
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import Tensor
 
-from .matching import gt_mcc, match_dictionaries, match_saes, pw_mcc
-from .metrics import evaluate
+from .callbacks import Snapshots
+from .metrics.matching import gt_mcc, match_dictionaries, match_saes, pw_mcc
+from .metrics.reconstruction import evaluate
 from .sae import SAE
-from .train import TrainConfig, TrainState, train_sae
+from .train import TrainConfig, train_sae
+from .utils import check_choice
+
+Directions = Literal["decoder", "encoder"]
 
 
 class Snapshot(NamedTuple):
@@ -44,15 +46,6 @@ class MultiSeedResult(NamedTuple):
         return [d > 0 for d in self.densities]
 
 
-def _snapshotter(store: list[Snapshot], every: int, batch_size: int):
-    def callback(state: TrainState) -> None:
-        if state.step > 0 and state.step % every == 0:
-            sae = state.sae
-            store.append(Snapshot(state.step, state.step * batch_size, sae.W_dec.detach().cpu().clone(),
-                                  sae.W_enc.detach().T.cpu().clone()))
-    return callback
-
-
 def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tuple[int, ...],
                 cfg: TrainConfig, eval_data: Tensor | None = None, snapshot_every: int | None = None,
                 **sparsifier_kwargs: Any) -> MultiSeedResult:
@@ -69,12 +62,15 @@ def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tu
     saes, rows, dens, hists, snaps = [], [], [], [], []
     bs = min(cfg.batch_size, data.shape[0])
     for seed in seeds:
-        store: list[Snapshot] = []
-        callbacks = list(cfg.callbacks) + ([_snapshotter(store, snapshot_every, bs)] if snapshot_every else [])
+        dec = Snapshots(lambda sae: sae.W_dec, snapshot_every, first=False, last=False) if snapshot_every else None
+        enc = Snapshots(lambda sae: sae.W_enc.T, snapshot_every, first=False, last=False) if snapshot_every else None
+        callbacks = list(cfg.callbacks) + ([dec, enc] if snapshot_every else [])
         run_cfg = dataclasses.replace(cfg, callbacks=callbacks)
         sae = SAE(data.shape[1], d_sae, sparsifier, seed=seed, **sparsifier_kwargs)
         res = train_sae(sae, data, run_cfg)
+        store: list[Snapshot] = []
         if snapshot_every:
+            store = [Snapshot(s, s * bs, d, e) for s, d, e in zip(dec.steps, dec.values, enc.values)]
             n_steps = int(res.history["step"].iloc[-1]) + 1
             store.append(Snapshot(n_steps, n_steps * bs, res.sae.W_dec.detach().cpu().clone(),
                                   res.sae.W_enc.detach().T.cpu().clone()))
@@ -87,29 +83,13 @@ def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tu
     return MultiSeedResult(saes, pd.DataFrame(rows), dens, hists, snaps)
 
 
-def dictionaries(result: MultiSeedResult, which: str = "decoder") -> list[Tensor]:
+def dictionaries(result: MultiSeedResult, which: Directions = "decoder") -> list[Tensor]:
     """Per seed, the (d_sae, d_in) direction matrix: ``"decoder"`` (W_dec) or ``"encoder"`` (W_enc^T)."""
-    if which not in ("decoder", "encoder"):
-        raise ValueError(f"which must be one of ['decoder', 'encoder'], got {which!r}")
+    check_choice("which", which, get_args(Directions))
     return [s.W_dec.detach() if which == "decoder" else s.W_enc.detach().T for s in result.saes]
 
 
 # ---- analyses over seeds ----------------------------------------------------------------------
-
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily use ``n`` intra-op threads (None: leave torch's setting). Tiny matrices (the synthetic
-    organism) run fastest on one thread; on a busy machine so do the LLM-sized ones."""
-    if n is not None and (not isinstance(n, int) or n < 1):
-        raise ValueError(f"n must be a positive int or None, got {n!r}")
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
 
 def pairwise_summary(result: MultiSeedResult, threshold: float = 0.7) -> pd.DataFrame:
     """Every pair of seeds (i < j): shared (dec AND enc > t), strict, Equal and mean matched cosines

@@ -21,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from .fastpath import gather_pre, sparse_decode
-from .sparsity import Sparsifier, make_sparsifier
+from .sparsifiers.base import Sparsifier, make_sparsifier
 
 WEIGHTS_FILE = "sae_weights.safetensors"
 CFG_FILE = "cfg.json"
@@ -44,7 +44,7 @@ class TrainStep(NamedTuple):
 
 
 class SAE(nn.Module):
-    """Sparse autoencoder with a pluggable sparsifier (see :mod:`saelib.sparsity`)."""
+    """Sparse autoencoder with a pluggable sparsifier (see :mod:`saelib.sparsifiers`)."""
 
     def __init__(self, d_in: int, d_sae: int, sparsifier: Sparsifier | str = "topk",
                  apply_b_dec_to_input: bool = True, metadata: dict[str, Any] | None = None,

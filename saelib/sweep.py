@@ -17,17 +17,18 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import pandas as pd
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from .metrics import Splice, evaluate
+from .metrics.reconstruction import evaluate
+from .metrics.splice import Splice
 from .sae import SAE
-from .sparsity import SPARSIFIERS
-from .train import TrainConfig, TrainResult, TrainState, dataset_scale, train_sae
+from .sparsifiers import SPARSIFIERS
+from .train import TrainConfig, TrainResult, dataset_scale, train_sae
 from .utils import check_range
 
 COLUMNS = ["label", "arch", "width", "expansion", "k", "lam", "l0", "fvu", "nmse", "delta_lm_loss",
@@ -159,21 +160,3 @@ def preact_quantile(sae: SAE, x: Tensor, q: float, n: int = 8192) -> float:
     with torch.no_grad():
         pre = (xs * s - xs.mean(0) * s) @ sae.W_enc + sae.b_enc
     return float(pre.flatten().quantile(q) if pre.numel() <= 2**24 else pre.flatten()[: 2**24].quantile(q))
-
-
-class Snapshots:
-    """Training callback: every ``every`` steps, store ``fn(sae)`` (detached, on CPU) with the step.
-
-    e.g. ``Snapshots(lambda sae: sae.sparsifier.threshold)`` records JumpReLU thresholds.
-    """
-
-    def __init__(self, fn: Callable[[SAE], Tensor], every: int = 50) -> None:
-        check_range("every", every, 1)
-        self.fn, self.every = fn, every
-        self.steps: list[int] = []
-        self.values: list[Tensor] = []
-
-    def __call__(self, state: TrainState) -> None:
-        if state.step % self.every == 0 or state.step == state.n_steps - 1:
-            self.steps.append(state.step)
-            self.values.append(self.fn(state.sae).detach().cpu().clone())

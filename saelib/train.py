@@ -21,16 +21,21 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Callable, Literal, NamedTuple, get_args
 
 import pandas as pd
 import torch
 from torch import Tensor
 from tqdm import tqdm
 
-from .fastpath import sparse_decode
+from .losses import auxk_loss
 from .sae import SAE, TrainStep
 from .utils import check_choice, check_range, seed_everything
+
+SparsePath = Literal["auto", "on", "off"]
+"""``"auto"``: the sparse fast path when the sparsifier supports it; ``"on"``: require it; ``"off"``: dense autograd."""
+MatmulPrecision = Literal["highest", "high", "medium"]
+"""``torch.set_float32_matmul_precision`` during training: ``"medium"`` runs bf16 inside the GEMMs."""
 
 
 @dataclass
@@ -53,8 +58,8 @@ class TrainConfig:
     dead_window_tokens: int = 100_000
     normalize_input: bool = True
     init_b_dec_to_mean: bool = True
-    sparse: str = "auto"
-    matmul_precision: str = "highest"
+    sparse: SparsePath = "auto"
+    matmul_precision: MatmulPrecision = "highest"
     seed: int = 0
     log_every: int = 10
     progress: bool = True
@@ -80,8 +85,8 @@ class TrainConfig:
         if self.auxk_k is not None:
             check_range("auxk_k", self.auxk_k, 1)
         check_range("dead_window_tokens", self.dead_window_tokens, 1)
-        check_choice("sparse", self.sparse, ("auto", "on", "off"))
-        check_choice("matmul_precision", self.matmul_precision, ("highest", "high", "medium"))
+        check_choice("sparse", self.sparse, get_args(SparsePath))
+        check_choice("matmul_precision", self.matmul_precision, get_args(MatmulPrecision))
         check_range("log_every", self.log_every, 1)
         if self.checkpoint_every is not None:
             check_range("checkpoint_every", self.checkpoint_every, 1)
@@ -134,21 +139,6 @@ def lr_factor(step: int, n_steps: int, warmup_frac: float, decay_frac: float) ->
 def dataset_scale(x: Tensor) -> float:
     """s = sqrt(d) / E||x||, so that E||s x|| = sqrt(d) (Llama Scope's dataset-wise normalisation)."""
     return math.sqrt(x.shape[-1]) / x.norm(dim=-1).mean().item()
-
-
-def auxk_loss(sae: SAE, x: Tensor, pre: Tensor, residual: Tensor, dead: Tensor, k_aux: int, sparse: bool) -> Tensor:
-    """AuxK: reconstruct the (detached) residual from the top ``k_aux`` dead latents, no decoder bias."""
-    n_dead = int(dead.sum())
-    if n_dead == 0:
-        return pre.new_zeros(())
-    k = min(k_aux, n_dead)
-    with torch.no_grad():
-        idx = pre.detach().masked_fill(~dead, float("-inf")).topk(k, dim=-1, sorted=False).indices
-    rows = torch.arange(x.shape[0], device=x.device).repeat_interleave(k)
-    cols = idx.reshape(-1)
-    vals = sae.active_values(x, pre, rows, cols, sparse)
-    e_hat = sparse_decode(rows, cols, vals, sae.W_dec, x.shape[0])
-    return (e_hat - residual).pow(2).sum(-1).mean()
 
 
 def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainResult:

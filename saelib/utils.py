@@ -1,4 +1,4 @@
-"""Paths, seeding and atomic writes shared by every module."""
+"""Paths, seeding, atomic writes, argument checks and thread limits shared by every module."""
 from __future__ import annotations
 
 import contextlib
@@ -68,3 +68,29 @@ def check_range(name: str, value: float, lo: float | None = None, hi: float | No
         lb = "(" if lo_open else "["
         raise ValueError(f"{name} must be in {lb}{lo if lo is not None else '-inf'}, "
                          f"{hi if hi is not None else 'inf'}], got {value!r}")
+
+
+def figures_dir(notebook: str) -> Path:
+    """``<repo>/figures/<notebook>`` (override the root with ``$SAELIB_FIGURES``)."""
+    root = Path(os.environ.get("SAELIB_FIGURES", repo_root() / "figures"))
+    return root / notebook
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily use ``n`` intra-op threads (None: leave torch's setting). Tiny matrices (the synthetic
+    organism) run fastest on one thread; on a busy machine so do the LLM-sized ones."""
+    if n is not None and (not isinstance(n, int) or n < 1):
+        raise ValueError(f"n must be a positive int or None, got {n!r}")
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def as_numpy(x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A NumPy view of a tensor (detached, on CPU) or of an array-like."""
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from saelib.losses import auxk_loss
 from saelib.sae import SAE
-from saelib.train import auxk_loss
 
 
 @pytest.mark.parametrize("name,kw", [("topk", {}), ("topk", {"rank_by_decoder_norm": True}),

@@ -6,6 +6,8 @@ from safetensors.torch import load_file, save_file
 
 from saelib.sae import SAE, CheckpointError
 
+from .helpers import random_sae
+
 
 def _trained_like(sparsifier="topk", **kw):
     sae = SAE(12, 48, sparsifier, seed=3, **kw)
@@ -79,6 +81,29 @@ def test_fold_input_scale_matches_scaled_input():
     sae.fold_input_scale_(s)
     assert torch.allclose(sae(x), expected, atol=1e-5)
     assert torch.allclose(sae.encode(x), codes, atol=1e-5)
+
+
+@pytest.mark.parametrize("b_dec_in", [True, False])
+def test_folded_sae_on_raw_x_equals_unfolded_on_normalised_x(b_dec_in):
+    sae = random_sae(k=5, rank_by_decoder_norm=True, b_dec_in=b_dec_in)
+    x = torch.randn(64, 16) * 37.0
+    s = 0.21
+    expected_codes, expected_out = sae.encode(s * x), sae(s * x) / s
+    sae.fold_input_scale_(s)
+    assert torch.allclose(sae.encode(x), expected_codes, atol=1e-4)
+    assert torch.allclose(sae(x), expected_out, atol=1e-4)
+
+
+def test_two_factor_fold_and_bad_scales():
+    sae = random_sae("relu")
+    x = torch.randn(8, 16)
+    expected = sae(2.0 * x) / 0.5
+    sae.fold_input_scale_(2.0, 0.5)
+    assert torch.allclose(sae(x), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="scale_out must equal scale"):
+        random_sae("relu", b_dec_in=True).fold_input_scale_(2.0, 0.5)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        random_sae("relu").fold_input_scale_(0.0)
 
 
 def test_decoder_grad_projection_removes_parallel_component():

@@ -5,15 +5,10 @@ import pytest
 import torch
 
 from saelib.sae import SAE
-from saelib.sweep import COLUMNS, Run, Snapshots, grid, measure, preact_quantile, run_sweep, takes_k
-from saelib.train import TrainConfig, train_sae
+from saelib.sweep import COLUMNS, Run, grid, measure, run_sweep, takes_k
+from saelib.train import TrainConfig
 
-
-def data(n=1500, d=12, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    D = torch.nn.functional.normalize(torch.randn(24, d, generator=g), dim=1)
-    idx = torch.rand(n, 24, generator=g).argsort(1)[:, :2]
-    return torch.zeros(n, 24).scatter(1, idx, torch.rand(n, 2, generator=g) + 0.5) @ D * 5
+from .helpers import data
 
 
 def test_grid_is_the_product_with_k_or_lam_by_arch():
@@ -71,15 +66,3 @@ def test_measure_high_frequency_fractions_known_answer():
     x[:1, 2] = 1.0    # latent 2 on 1% (not > 1%)
     m = measure(sae, x)
     assert m["hf_10"] == 0.25 and m["hf_1"] == 0.5 and m["dead_frac"] == 0.25 and m["fvu"] == pytest.approx(0)
-
-
-def test_snapshots_and_preact_quantile():
-    x = data(n=600)
-    sae = SAE(12, 24, "jumprelu", init_threshold=0.5, bandwidth=0.3, seed=0)
-    q = preact_quantile(sae, x, 0.9)
-    assert 0 < q < 10
-    snap = Snapshots(lambda s: s.sparsifier.threshold, every=2)
-    train_sae(sae, x, TrainConfig(epochs=1, batch_size=100, sparsity_coeff=0.1, progress=False, callbacks=[snap]))
-    assert snap.steps == [0, 2, 4, 5] and snap.values[0].shape == (24,)
-    with pytest.raises(ValueError, match="q must be in"):
-        preact_quantile(sae, x, 1.5)

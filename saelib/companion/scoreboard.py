@@ -1,0 +1,83 @@
+"""Gather every notebook's ``claims.json`` and ``run.json`` into run_all's summary and the README.
+
+    python -m saelib.companion.scoreboard record NAME SECONDS STATUS PRESET
+    python -m saelib.companion.scoreboard summary [NAME ...]
+    python -m saelib.companion.scoreboard readme
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+
+from ..utils import atomic_path, figures_dir, repo_root
+
+START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"
+NB_START, NB_END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+
+
+def _load(name: str, file: str) -> dict:
+    path = figures_dir(name) / file
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def record(name: str, seconds: str, status: str, preset: str) -> None:
+    with atomic_path(figures_dir(name) / "run.json") as tmp:
+        tmp.write_text(json.dumps({"seconds": int(seconds), "status": status, "preset": preset}))
+
+
+def notebooks() -> list[str]:
+    return sorted(p.stem for p in (repo_root() / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def summary(names: list[str]) -> str:
+    lines = [f"{'notebook':<28} {'time':>7}  {'claims':>8}  status", "-" * 56]
+    for n in names or notebooks():
+        run, claims = _load(n, "run.json"), _load(n, "claims.json").get("claims", [])
+        ok = sum(c["verdict"] == "reproduced" for c in claims)
+        lines.append(f"{n:<28} {run.get('seconds', 0):>6}s  {ok:>3}/{len(claims):<4}  {run.get('status', '?')}")
+    return "\n".join(lines)
+
+
+def _replace(text: str, start: str, end: str, body: str) -> str:
+    block = f"{start}\n{body}\n{end}"
+    if start in text and end in text:
+        return re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    return text + "\n" + block + "\n"
+
+
+def _cell(text: str) -> str:
+    """Escape what would break a markdown table cell (pipes, newlines)."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def readme() -> None:
+    rows = ["| notebook | claim | verdict | measured here | paper |", "|---|---|---|---|---|"]
+    nb_rows = ["| notebook | default run time (2 CPU cores) | claims reproduced |", "|---|---|---|"]
+    for n in notebooks():
+        doc, run = _load(n, "claims.json"), _load(n, "run.json")
+        claims = doc.get("claims", [])
+        for c in claims:
+            cells = [_cell(c["claim"]), f"**{c['verdict']}**", _cell(c["measured"]), _cell(c["paper"] or "-")]
+            rows.append(f"| {n} | " + " | ".join(cells) + " |")
+        ok = sum(c["verdict"] == "reproduced" for c in claims)
+        t = f"{run['seconds'] / 60:.1f} min" if "seconds" in run else "-"
+        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {ok}/{len(claims)} |")
+    path = repo_root() / "README.md"
+    text = path.read_text() if path.exists() else ""
+    text = _replace(text, START, END, "\n".join(rows))
+    text = _replace(text, NB_START, NB_END, "\n".join(nb_rows))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    if cmd == "record":
+        record(*args)
+    elif cmd == "summary":
+        print(summary(args))
+    elif cmd == "readme":
+        readme()
+    else:
+        raise SystemExit(f"command must be one of record, summary, readme; got {cmd!r}")

@@ -1,0 +1,167 @@
+"""Harvest residual-stream activations once and cache them (safetensors in ``cache_dir()``).
+
+The cache key holds everything that determines the content: model, layer, corpus, split,
+token count, context length, outlier rule and a format version. Every notebook that asks
+for the same harvest reuses the same file.
+
+Kept tokens: position 0 of every chunk is dropped (an attention sink with a ~100x norm;
+the tokenizer adds no BOS), and so are *outliers*: tokens whose norm exceeds
+``outlier_factor`` x the median norm (about 1e-4 of tokens at layer 15). The full
+residual (n_seq, T, d) is kept too, for splicing reconstructions back into the LM.
+
+The LM-loss gradients at the hook (g-SAE, Olmo et al. 2024) are harvested here too
+(:func:`harvest_gradients`), cached under the same key fields, row-aligned with ``acts``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+from tqdm import tqdm
+
+from ..utils import atomic_path, cache_dir, check_range
+from .lm import DEFAULT_LM, LMTail, load_lm, residual_at
+from .text import DEFAULT_CORPUS, load_corpus, tokenize_and_chunk
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Activations:
+    """Residual activations of a tokenised corpus: ``resid`` (n_seq, T, d), ``tokens`` (n_seq, T),
+    ``keep`` (n_seq, T) marks the tokens used for training/evaluation (``acts`` = resid[keep])."""
+
+    resid: Tensor
+    tokens: Tensor
+    keep: Tensor
+    meta: dict = field(default_factory=dict)
+
+    @cached_property
+    def acts(self) -> Tensor:
+        """(N, d) kept activations, row-major over (sequence, position)."""
+        return self.resid[self.keep]
+
+    @cached_property
+    def index(self) -> Tensor:
+        """(N, 2) (sequence, position) of every row of ``acts``."""
+        return self.keep.nonzero()
+
+    @property
+    def d_model(self) -> int:
+        return self.resid.shape[-1]
+
+    def __len__(self) -> int:
+        return int(self.keep.sum())
+
+
+def keep_mask(resid: Tensor, outlier_factor: float) -> Tensor:
+    """Drop position 0 and tokens with ||x|| > outlier_factor * median ||x|| (positions >= 1)."""
+    norms = resid.norm(dim=-1)
+    keep = torch.ones_like(norms, dtype=torch.bool)
+    keep[:, 0] = False
+    median = norms[:, 1:].median()
+    return keep & (norms <= outlier_factor * median)
+
+
+def _key(**kw) -> str:
+    blob = json.dumps({**kw, "v": FORMAT_VERSION}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORPUS, split: str = "train",
+            n_tokens: int = 160_000, ctx_len: int = 128, outlier_factor: float = 10.0,
+            batch_size: int = 16, device: str = "cpu", progress: bool = True) -> Activations:
+    """Residual activations after block ``layer`` on ~``n_tokens`` tokens of ``corpus[split]``, cached."""
+    if split not in ("train", "eval"):
+        raise ValueError(f"split must be one of ['train', 'eval'], got {split!r}")
+    if n_tokens < ctx_len:
+        raise ValueError(f"n_tokens must be >= ctx_len={ctx_len}, got {n_tokens}")
+    meta = dict(model=model, layer=layer, corpus=corpus, split=split, n_tokens=n_tokens, ctx_len=ctx_len,
+                outlier_factor=outlier_factor)
+    path = cache_dir() / "activations" / f"{_key(**meta)}.safetensors"
+    if path.exists():
+        t = load_file(str(path))
+        return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **json.loads(path.with_suffix(".json").read_text())})
+    lm, tok = load_lm(model)
+    home = next(lm.parameters()).device  # the LM is shared (cached): put it back where it was
+    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
+    try:
+        lm.to(device)
+        chunks = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
+                  for i in tqdm(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
+                                disable=not progress, mininterval=5.0)]
+    finally:
+        lm.to(home)
+    resid = torch.cat(chunks).float().contiguous()
+    keep = keep_mask(resid, outlier_factor)
+    info = {"n_seq": len(tokens), "n_kept": int(keep.sum()),
+            "n_outliers": int((~keep[:, 1:]).sum()), "median_norm": float(resid[:, 1:].norm(dim=-1).median())}
+    with atomic_path(path.with_suffix(".json")) as tmp:  # the .safetensors last: it marks completion
+        tmp.write_text(json.dumps(info))
+    with atomic_path(path) as tmp:
+        save_file({"resid": resid, "tokens": tokens, "keep": keep.to(torch.uint8)}, str(tmp))
+    return Activations(resid, tokens, keep, {**meta, **info})
+
+
+# ---- LM-loss gradients at the hook (g-SAE) ------------------------------------------------------
+
+_META_KEYS = ("model", "layer", "corpus", "split", "n_tokens", "ctx_len", "outlier_factor")
+
+
+def sequence_gradients(tail: LMTail, resid: Tensor, tokens: Tensor) -> Tensor:
+    """g = d/d resid of the next-token CE summed over each sequence, for (B, T, d) ``resid``.
+
+    The loss is the one :class:`saelib.metrics.splice.Splice` averages: predictions made at positions
+    1 .. T-2 (the prediction at position 0, the attention sink, is excluded), summed per sequence.
+    """
+    x = resid.detach().clone().requires_grad_(True)
+    logits = tail.logits(x)[:, 1:-1]
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tokens[:, 2:].reshape(-1), reduction="sum")
+    (g,) = torch.autograd.grad(loss, x)
+    return g
+
+
+def harvest_gradients(acts: Activations, max_seqs: int | None = None, batch_size: int = 8,
+                      device: str = "cpu", progress: bool = True) -> Tensor:
+    """LM-loss gradients at the hook for the kept tokens of the first ``max_seqs`` sequences.
+
+    Returns (N', d) with row i aligned to ``acts.acts[i]`` (N' = kept tokens of those sequences).
+    The backward pass starts from the cached clean residual ``acts.resid`` (the blocks before the
+    hook never run again). Cached in ``cache_dir()/activations`` under a key made of the
+    harvest's key fields plus ``max_seqs``; written atomically.
+    """
+    missing = [k for k in _META_KEYS if k not in acts.meta]
+    if missing:
+        raise ValueError(f"acts.meta must hold {list(_META_KEYS)} (from activations.harvest); missing {missing}")
+    n_seq = len(acts.tokens) if max_seqs is None else int(max_seqs)
+    check_range("max_seqs", n_seq, 1, len(acts.tokens))
+    check_range("batch_size", batch_size, 1)
+    meta = {k: acts.meta[k] for k in _META_KEYS}
+    path = cache_dir() / "activations" / f"grad-{_key(**meta, kind='lm_grad', max_seqs=n_seq)}.safetensors"
+    if path.exists():
+        return load_file(str(path))["grad"]
+    lm, _ = load_lm(acts.meta["model"])
+    home = next(lm.parameters()).device
+    tail = LMTail(lm.to(device), int(acts.meta["layer"]))
+    keep = acts.keep[:n_seq]
+    rows = []
+    try:
+        for i in tqdm(range(0, n_seq, batch_size), desc=f"gradients L{acts.meta['layer']} {acts.meta['split']}",
+                      disable=not progress, mininterval=5.0):
+            j = min(i + batch_size, n_seq)
+            g = sequence_gradients(tail, acts.resid[i:j].to(device), acts.tokens[i:j].to(device)).cpu()
+            rows.append(g[keep[i:j]])
+    finally:
+        lm.to(home)  # the LM is shared (cached by load_lm): leave it where it was
+    grad = torch.cat(rows).contiguous()
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps({**meta, "max_seqs": n_seq, "n_rows": len(grad)}))
+    with atomic_path(path) as tmp:
+        save_file({"grad": grad}, str(tmp))
+    return grad

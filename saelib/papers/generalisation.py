@@ -1,0 +1,112 @@
+"""Does an SAE generalise beyond its training distribution? Helpers for Llama Scope's (He et al. 2024,
+arXiv 2410.20526, Sec. 5) two tests: longer contexts than in training (per-position FVU and Delta LM
+loss) and a fine-tuned model (a cheap, cached fine-tune of the default LM as the CPU stand-in).
+The per-token CE they use is :func:`saelib.metrics.splice.per_token_ce`.
+
+Used by: notebook 01.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import shutil
+import time
+
+import pandas as pd
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from ..data.harvest import Activations
+from ..data.lm import DEFAULT_LM, load_lm
+from ..data.text import load_corpus, tokenize_and_chunk
+from ..sae import SAE
+from ..utils import cache_dir, check_range, seed_everything
+
+# ---- a cheap fine-tuned variant of the default LM ------------------------------------------------
+
+
+def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_steps: int = 12, batch_size: int = 8,
+                ctx_len: int = 128, lr: float = 1e-4, seed: int = 0, bf16: bool = True,
+                progress: bool = True) -> str:
+    """Fine-tune all weights of ``base`` on next-token prediction over ``corpus``'s train split; cached.
+
+    A stand-in for the paper's base -> instruct comparison that fits a CPU: AdamW (weight decay 0),
+    constant ``lr``, ``n_steps`` steps of ``batch_size`` chunks of ``ctx_len`` tokens, each chunk seen
+    once (bf16 autocast on CPU if ``bf16``). Saved with ``save_pretrained`` under
+    ``cache_dir()/lm/finetuned-<key>`` (with ``finetune.json``: settings and per-step losses);
+    returns that folder, which :func:`saelib.data.lm.load_lm` and :func:`saelib.data.harvest.harvest` accept.
+    """
+    check_range("n_steps", n_steps, 1)
+    check_range("batch_size", batch_size, 1)
+    check_range("lr", lr, 0, lo_open=True)
+    settings = dict(base=base, corpus=corpus, n_steps=n_steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr,
+                    seed=seed, bf16=bf16, v=1)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    target = cache_dir() / "lm" / f"finetuned-{key}"
+    if (target / "finetune.json").exists():
+        return str(target)
+    model, tok = load_lm(base)
+    model = copy.deepcopy(model).train().requires_grad_(True)
+    tokens = tokenize_and_chunk(load_corpus(corpus)["train"], tok, ctx_len, max_tokens=n_steps * batch_size * ctx_len)
+    gen = seed_everything(seed)
+    order = torch.randperm(len(tokens), generator=gen)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    losses: list[float] = []
+    t0 = time.perf_counter()
+    for step in tqdm(range(n_steps), desc="fine-tune", disable=not progress, mininterval=5.0):
+        idx = order[(torch.arange(batch_size) + step * batch_size) % len(tokens)]
+        batch = tokens[idx]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and batch.device.type == "cpu"):
+            loss = model(input_ids=batch, labels=batch, use_cache=False).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval().requires_grad_(False)
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    (tmp / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
+                                                   "seconds": time.perf_counter() - t0}, indent=2))
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return str(target)
+
+
+# ---- evaluation helpers: by position ------------------------------------------------------------
+
+
+@torch.no_grad()
+def fvu_by_position(sae: SAE, acts: Activations, edges: list[int]) -> pd.DataFrame:
+    """FVU of ``sae`` on the kept tokens of ``acts`` in position buckets [edges[i], edges[i+1]).
+
+    Each bucket's FVU uses its own variance: sum ||x - x_hat||^2 / sum ||x - mean_bucket(x)||^2.
+    """
+    pos = acts.index[:, 1]
+    x = acts.acts
+    err = torch.cat([(x[i: i + 8192] - sae(x[i: i + 8192])).pow(2).sum(-1) for i in range(0, len(x), 8192)])
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (pos >= lo) & (pos < hi)
+        if sel.any():
+            xb = x[sel]
+            rows.append({"bucket": f"{lo}-{hi - 1}", "lo": lo, "hi": hi, "tokens": int(sel.sum()),
+                         "fvu": (err[sel].sum() / (xb - xb.mean(0)).pow(2).sum()).item()})
+    return pd.DataFrame(rows)
+
+
+def bucket_mean(values: Tensor, edges: list[int], offset: int = 1) -> pd.DataFrame:
+    """Mean of a (n_seq, T') per-position tensor over position buckets; column j is position j + ``offset``."""
+    pos = torch.arange(values.shape[1]) + offset
+    rows = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        sel = (pos >= lo) & (pos < hi)
+        if sel.any():
+            v = values[:, sel]
+            rows.append({"bucket": f"{lo}-{hi - 1}", "lo": lo, "hi": hi, "mean": v.mean().item(),
+                         "sem": (v.mean(1).std() / math.sqrt(v.shape[0])).item() if v.shape[0] > 1 else float("nan")})
+    return pd.DataFrame(rows)

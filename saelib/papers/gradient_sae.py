@@ -1,0 +1,112 @@
+"""Gradient SAEs (g-SAE): the training hook, the choice of beta, steering, and evaluation with g.
+
+Olmo, Wilson, Forsey, Hepner, Howe & Wingate, *Features that Make a Difference: Leveraging
+Gradients for Improved Dictionary Learning* (Nov 2024, arXiv:2411.10397).
+
+* The selection rule is the sparsifier :class:`saelib.sparsifiers.gradient_topk.GradientTopK`
+  (``"gradient_topk"``) with its evaluation context ``with_gradients``; the LM-loss gradients g
+  at the hook come from :func:`saelib.data.harvest.harvest_gradients`.
+* ``feed_gradients`` (a ``TrainConfig.callbacks`` entry) hands g to the sparsifier in training.
+* ``default_beta``: the scale-only choice of beta (the paper gives none).
+* ``logit_lens_tokens`` / ``steering_effect``: the steering measurement of the paper's Sec. 5.
+* ``measure_with_gradients``: :func:`saelib.sweep.measure` with g at evaluation.
+
+Used by: notebook 05.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from ..data.lm import LMTail
+from ..metrics.splice import Splice
+from ..sae import SAE
+from ..sparsifiers.gradient_topk import GradientTopK, with_gradients
+from ..sweep import measure
+from ..train import TrainState
+from ..utils import check_range
+
+
+class feed_gradients:
+    """Training callback: before each step, queue ``grads[state.batch_index]`` for the g-SAE.
+
+    ``grads`` is aligned row for row with the training data passed to ``train_sae``.
+    """
+
+    def __init__(self, grads: Tensor) -> None:
+        if grads.dim() != 2:
+            raise ValueError(f"grads must be (N, d), got shape {tuple(grads.shape)}")
+        self.grads = grads
+
+    def __call__(self, state: TrainState) -> None:
+        sp = state.sae.sparsifier
+        if not isinstance(sp, GradientTopK):
+            raise ValueError(f"feed_gradients needs a 'gradient_topk' SAE, got {sp.name!r}")
+        sp.set_gradients(self.grads[state.batch_index], state.sae.W_dec)
+
+
+def default_beta(grads: Tensor, d: int | None = None) -> float:
+    """beta = 1 / median_tokens E_u |u . g| for a random unit u: sqrt(pi d / 2) / median ||g||.
+
+    A scale-only choice (the paper gives no beta): for a typical token and a typical direction
+    the influence term beta |d_i . g| is about 1, i.e. the score is about doubled.
+    """
+    d = d or grads.shape[1]
+    med = float(grads.norm(dim=1).median())
+    if not med > 0:
+        raise ValueError("grads must not be all zero")
+    return math.sqrt(math.pi * d / 2) / med
+
+
+# ---- steering ----------------------------------------------------------------------------
+
+@torch.no_grad()
+def logit_lens_tokens(tail: LMTail, directions: Tensor, n: int = 5) -> Tensor:
+    """Top-``n`` output tokens of each direction (L, d): W_U (gamma * d_hat), gamma = final-norm gain."""
+    unit = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    gain = tail.model.model.norm.weight
+    return tail.model.lm_head(unit * gain).topk(n, dim=-1).indices
+
+
+@torch.no_grad()
+def steering_effect(tail: LMTail, resid: Tensor, directions: Tensor, alpha: float, n_top: int = 5,
+                    positions: slice = slice(1, None)) -> Tensor:
+    """Mean change of log p(top logit-lens tokens of d_i) when alpha * d_i_hat is added at the hook.
+
+    For each direction i (L, d): add ``alpha`` times its unit vector to the residual at every
+    position in ``positions`` of the contexts ``resid`` (B, T, d), run the LM tail, and average
+    log p(t) - log p_clean(t) over those positions, the contexts and the direction's ``n_top``
+    tokens t. Returns (L,) in nats.
+    """
+    check_range("alpha", alpha, 0)
+    unit = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    targets = logit_lens_tokens(tail, unit, n_top)
+    clean = torch.log_softmax(tail(resid)[:, positions], dim=-1)
+    out = []
+    for i in range(len(unit)):
+        r = resid.clone()
+        r[:, positions] += alpha * unit[i]
+        lp = torch.log_softmax(tail(r)[:, positions], dim=-1)
+        out.append((lp[..., targets[i]] - clean[..., targets[i]]).mean())
+    return torch.stack(out)
+
+
+def measure_with_gradients(sae: SAE, x_eval: Tensor, grads: Tensor | None, splice: Splice | None = None) -> dict[str, float]:
+    """:func:`saelib.sweep.measure` for a g-SAE whose selection sees g (``grads`` aligned with ``x_eval``).
+
+    The splice replaces the kept tokens of its first sequences, which are the first rows of the
+    eval activations, so it uses ``grads[:splice.keep.sum()]``. ``grads=None``: plain TopK selection.
+    """
+    n_splice = int(splice.keep.sum()) if splice is not None else 0
+    if grads is not None and (len(grads) < len(x_eval) or len(grads) < n_splice):
+        raise ValueError(f"grads must have >= max(len(x_eval)={len(x_eval)}, splice tokens={n_splice}) rows, "
+                         f"got {len(grads)}")
+    with with_gradients(sae, None if grads is None else grads[: len(x_eval)]):
+        row = measure(sae, x_eval, None)
+    if splice is not None:
+        with with_gradients(sae, None if grads is None else grads[:n_splice]):
+            lm = splice.evaluate(sae)
+        row.update(delta_lm_loss=lm["delta_lm_loss"], ce_recovered=lm["ce_recovered"])
+    return row

@@ -1,0 +1,114 @@
+"""Sparsifiers: the non-linearity that turns pre-activations into sparse codes.
+
+Every sparsifier shares one small interface, so the SAE and the training loop never
+branch on the architecture:
+
+* ``forward(pre, dec_norm)`` -> dense codes (differentiable w.r.t. ``pre``);
+* ``penalty(pre, codes, dec_norm)`` -> the sparsity term added to the loss (unscaled;
+  the trainer multiplies by ``TrainConfig.sparsity_coeff`` and its warm-up);
+* for the TopK family (``supports_sparse = True``) also ``select(pre, dec_norm)`` ->
+  (rows, cols) of the active entries, rows sorted, used by the sparse fast path
+  (TopK, BatchTopK and its alias Mutual Choice).
+
+New sparsifiers register themselves with :func:`register` and are then saved/loaded by name;
+``saelib/sparsifiers/__init__.py`` imports every family, so that import *is* the registry listing.
+
+Two conventions for learned statistics coexist (both pinned by tests): BatchTopK and Feature
+Choice update their EMAs inside ``forward``/``select`` in training mode; ATM stashes the codes in
+``forward`` and updates in ``after_step_``; JumpReLU projects its threshold in both.
+
+The sparse path's invariant: a kept value equals ``ReLU(pre[row, col])`` (``SAE.active_values``).
+A sparsifier that keeps other values (``TopKAbs``: signed) must not set ``supports_sparse``.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from contextlib import contextmanager
+from typing import Any, ClassVar, Iterator
+
+from torch import Tensor, nn
+
+SPARSIFIERS: dict[str, type["Sparsifier"]] = {}
+
+
+def register(cls: type["Sparsifier"]) -> type["Sparsifier"]:
+    """Class decorator: make a sparsifier constructible by name (``make_sparsifier``)."""
+    SPARSIFIERS[cls.name] = cls
+    return cls
+
+
+def make_sparsifier(name: str, n_latents: int | None = None, **kwargs: Any) -> "Sparsifier":
+    """Build a registered sparsifier by name, e.g. ``make_sparsifier("topk", k=32)``.
+
+    Sparsifiers with per-latent state (e.g. JumpReLU thresholds) take ``n_latents``; the SAE
+    passes its width, other sparsifiers ignore it.
+    """
+    if name not in SPARSIFIERS:
+        raise ValueError(f"sparsifier must be one of {sorted(SPARSIFIERS)}, got {name!r}")
+    cls = SPARSIFIERS[name]
+    if n_latents is not None and "n_latents" in inspect.signature(cls.__init__).parameters:
+        kwargs["n_latents"] = n_latents
+    return cls(**kwargs)
+
+
+class Sparsifier(nn.Module):
+    """Base class. Subclasses set ``name`` and implement ``forward``."""
+
+    name: ClassVar[str] = "base"
+    supports_sparse: ClassVar[bool] = False
+
+    def forward(self, pre: Tensor, dec_norm: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def select(self, pre: Tensor, dec_norm: Tensor) -> tuple[Tensor, Tensor]:
+        """Active entries as (rows, cols), rows sorted ascending. TopK family only."""
+        raise NotImplementedError(f"{self.name} has no sparse path")
+
+    def penalty(self, pre: Tensor, codes: Tensor, dec_norm: Tensor) -> Tensor:
+        """Sparsity penalty per token, averaged over the batch. Zero by default."""
+        return pre.new_zeros(())
+
+    def config(self) -> dict[str, Any]:
+        """Constructor kwargs, stored in cfg.json so ``SAE.load`` can rebuild this object."""
+        return {}
+
+    def after_step_(self) -> None:
+        """Called by the training loop after every optimiser step (e.g. to project parameters)."""
+
+
+class BatchRule:
+    """Mixin for batch-level rules (BatchTopK / Mutual Choice, Feature Choice).
+
+    In training the rule needs the whole batch; at inference a threshold estimated during training
+    (the ``threshold`` buffer; entries < 0 are not estimated yet) replaces it. ``batch_rule()``
+    forces the batch rule in eval mode, without state updates, to compare the two.
+    """
+
+    name: ClassVar[str]
+    threshold: Tensor
+    threshold_start: int
+    training: bool
+    _force_batch_rule: bool = False
+
+    @property
+    def has_threshold(self) -> bool:
+        return bool((self.threshold >= 0).any())
+
+    @contextmanager
+    def batch_rule(self) -> Iterator["BatchRule"]:
+        """Use the training-time batch rule even in eval mode (the threshold is not updated)."""
+        prev, self._force_batch_rule = self._force_batch_rule, True
+        try:
+            yield self
+        finally:
+            self._force_batch_rule = prev
+
+    def _use_batch_rule(self) -> bool:
+        if self.training or self._force_batch_rule:
+            return True
+        if not self.has_threshold:
+            warnings.warn(f"{self.name}: no inference threshold estimated yet (train for more than "
+                          f"threshold_start={self.threshold_start} batches); using the batch rule", stacklevel=3)
+            return True
+        return False

@@ -1,0 +1,110 @@
+"""BatchTopK (Bussmann et al. 2024, arXiv 2412.06410): the top B*k activations of the whole batch,
+and a global threshold for batch-independent inference. Mutual Choice (Ayonrinde 2024) is the same
+rule; it is registered in :mod:`saelib.sparsifiers.feature_choice`, beside Feature Choice.
+
+Used by: notebooks 02, 04.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .base import BatchRule, Sparsifier, register
+
+
+def flat_topk_indices(flat: Tensor, n: int) -> Tensor:
+    """Indices of the ``n`` largest entries of a 1-D tensor, sorted ascending (so row-major order).
+
+    Same set as ``flat.topk(n).indices`` but ~10x faster on CPU for n << len(flat): a strided
+    sample gives a value t_lo that at least n entries exceed, only entries >= t_lo are ranked.
+    Exact: if fewer than n entries pass, it falls back to the full top-k.
+    """
+    total = flat.numel()
+    if not 0 < n <= total:
+        raise ValueError(f"n must be in [1, {total}], got {n}")
+    stride = max(1, total // 65536)
+    sample = flat[::stride]
+    r = min(sample.numel(), int(sample.numel() * 1.25 * n / total) + 32)
+    t_lo = sample.topk(r, sorted=False).values.min()
+    cand = (flat >= t_lo).nonzero().squeeze(1)
+    if cand.numel() < n:
+        return flat.topk(n, sorted=False).indices.sort().values
+    return cand[flat[cand].topk(n, sorted=False).indices].sort().values
+
+
+@register
+class BatchTopK(BatchRule, Sparsifier):
+    """Keep the k x B largest ReLU(z) of the whole batch of B tokens (Bussmann et al. 2024, Sec. 3).
+
+    Training (``.train()``): flatten every leading dimension (a (batch, seq, m) input counts
+    batch x seq tokens), keep the top B*k entries, zero the rest. Tokens get a variable number
+    of latents, k on average.
+
+    Inference (``.eval()``): a batch-independent JumpReLU-style rule f = ReLU(z) * [z > theta]
+    with one global theta, estimated during training as an exponential moving average of the
+    minimum positive kept activation of each batch:
+        theta <- beta * theta + (1 - beta) * min_kept       (started after ``threshold_start``
+    batches; the first estimate is taken as is). Until theta exists, eval mode warns and uses
+    the batch rule. ``batch_rule()`` forces the batch rule in eval mode (no theta update),
+    to compare the two.
+    """
+
+    name = "batchtopk"
+    supports_sparse = True
+
+    def __init__(self, k: int, threshold_beta: float = 0.999, threshold_start: int = 1000) -> None:
+        super().__init__()
+        if not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive int, got {k!r}")
+        if not 0 <= threshold_beta < 1:
+            raise ValueError(f"threshold_beta must be in [0, 1), got {threshold_beta!r}")
+        if not isinstance(threshold_start, int) or threshold_start < 0:
+            raise ValueError(f"threshold_start must be a non-negative int, got {threshold_start!r}")
+        self.k, self.threshold_beta, self.threshold_start = k, float(threshold_beta), threshold_start
+        self.register_buffer("threshold", torch.tensor(-1.0))  # < 0: not estimated yet
+        self.register_buffer("n_batches", torch.tensor(0, dtype=torch.long))
+        self._force_batch_rule = False
+
+    def _batch_indices(self, pre: Tensor) -> Tensor:
+        """Flat indices (into pre.reshape(-1)) of the top B*k entries, ascending."""
+        n_lat = pre.shape[-1]
+        if self.k > n_lat:
+            raise ValueError(f"k={self.k} exceeds the number of latents {n_lat}")
+        return flat_topk_indices(pre.detach().reshape(-1), self.k * (pre.numel() // n_lat))
+
+    @torch.no_grad()
+    def _update_threshold(self, kept: Tensor) -> None:
+        if not self.training or self._force_batch_rule:
+            return
+        self.n_batches += 1
+        pos = kept[kept > 0]
+        if int(self.n_batches) <= self.threshold_start or pos.numel() == 0:
+            return
+        m = pos.min()
+        if self.has_threshold:
+            self.threshold.mul_(self.threshold_beta).add_((1 - self.threshold_beta) * m)
+        else:
+            self.threshold.copy_(m)
+
+    def forward(self, pre: Tensor, dec_norm: Tensor) -> Tensor:
+        if not self._use_batch_rule():
+            return torch.relu(pre) * (pre > self.threshold).to(pre.dtype)
+        idx = self._batch_indices(pre)
+        flat = pre.reshape(-1)
+        vals = torch.relu(flat[idx])
+        self._update_threshold(vals.detach())
+        return torch.zeros_like(flat).index_put((idx,), vals).reshape(pre.shape)
+
+    def select(self, pre: Tensor, dec_norm: Tensor) -> tuple[Tensor, Tensor]:
+        n_lat = pre.shape[-1]
+        if not self._use_batch_rule():
+            rows, cols = ((pre > self.threshold) & (pre > 0)).nonzero(as_tuple=True)
+            return rows, cols
+        idx = self._batch_indices(pre)
+        self._update_threshold(torch.relu(pre.reshape(-1)[idx]))
+        return idx // n_lat, idx % n_lat
+
+    def config(self) -> dict[str, Any]:
+        return {"k": self.k, "threshold_beta": self.threshold_beta, "threshold_start": self.threshold_start}

@@ -1,0 +1,52 @@
+"""Known answers for the generalisation helpers (saelib/papers/generalisation.py): fine-tune, per-position metrics."""
+import json
+
+import pytest
+import torch
+
+from saelib.sae import SAE
+
+
+def test_finetune_is_cached_changes_weights_and_loads(tiny_lm, tmp_path, monkeypatch):
+    from saelib.data.harvest import harvest
+    from saelib.data.lm import load_lm
+    from saelib.papers.generalisation import finetune_lm
+
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    kw = dict(base=tiny_lm, corpus="local:gensim-lee", n_steps=2, batch_size=2, ctx_len=16, lr=1e-2, bf16=False,
+              progress=False)
+    path = finetune_lm(**kw)
+    info = json.loads((tmp_path / "lm" / path.split("/")[-1] / "finetune.json").read_text())
+    assert len(info["losses"]) == 2 and info["corpus"] == "local:gensim-lee"
+    stamp = (tmp_path / "lm" / path.split("/")[-1] / "finetune.json").stat().st_mtime
+    assert finetune_lm(**kw) == path  # cached: not retrained
+    assert (tmp_path / "lm" / path.split("/")[-1] / "finetune.json").stat().st_mtime == stamp
+    base, _ = load_lm(tiny_lm)
+    tuned, _ = load_lm(path)
+    assert not torch.equal(base.model.layers[0].mlp.up_proj.weight, tuned.model.layers[0].mlp.up_proj.weight)
+    assert not base.model.layers[0].mlp.up_proj.weight.requires_grad  # the shared base model was not touched
+    acts = harvest(model=path, layer=1, corpus="local:gensim-lee", split="eval", n_tokens=64, ctx_len=16, progress=False)
+    assert acts.resid.shape == (4, 16, 32)
+    with pytest.raises(ValueError, match="n_steps must be in"):
+        finetune_lm(**{**kw, "n_steps": 0})
+
+
+def test_per_position_helpers_agree_with_splice(tiny_lm, tmp_path, monkeypatch):
+    from saelib.data.harvest import harvest
+    from saelib.metrics.splice import Splice, per_token_ce
+    from saelib.papers.generalisation import bucket_mean, fvu_by_position
+
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    acts = harvest(model=tiny_lm, layer=1, corpus="local:gensim-lee", split="eval", n_tokens=256, ctx_len=32,
+                   progress=False)
+    clean = per_token_ce(acts)
+    assert clean.shape == (8, 30)
+    splice = Splice(acts, max_seqs=None, batch_size=4)
+    assert clean.mean().item() == pytest.approx(splice.ce_clean, rel=1e-5)
+    zero = per_token_ce(acts, torch.zeros_like)
+    assert zero.mean().item() == pytest.approx(splice.ce_zero, rel=1e-5)
+    b = bucket_mean(clean, [1, 8, 31])
+    assert list(b["bucket"]) == ["1-7", "8-30"] and b.loc[0, "mean"] == pytest.approx(clean[:, :7].mean().item())
+    sae = SAE(32, 64, "topk", k=4)
+    f = fvu_by_position(sae, acts, [1, 16, 32])
+    assert f["tokens"].sum() == len(acts) and (f["fvu"] > 0).all()
