@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -160,3 +161,26 @@ def preact_quantile(sae: SAE, x: Tensor, q: float, n: int = 8192) -> float:
     with torch.no_grad():
         pre = (xs * s - xs.mean(0) * s) @ sae.W_enc + sae.b_enc
     return float(pre.flatten().quantile(q) if pre.numel() <= 2**24 else pre.flatten()[: 2**24].quantile(q))
+
+
+def at_matched_l0(table: pd.DataFrame, target_l0: float, cols: Iterable[str], l0_col: str = "l0") -> dict[str, Any]:
+    """Metrics of one family (rows of ``table``) at L0 = ``target_l0``, interpolated linearly in log L0.
+
+    The one bracketing rule: the target must lie within [min L0, max L0] of the rows (two rows
+    bracketing it, or one row at exactly that L0). Outside it this refuses to extrapolate: every
+    value is NaN and ``bracketed`` is False, which makes a claim built on it inconclusive.
+    Returns ``{col: value, ..., "l0": target_l0, "bracketed": bool}``.
+    """
+    cols = list(cols)
+    if l0_col not in table.columns or any(c not in table.columns for c in cols):
+        raise ValueError(f"table must have columns {[l0_col] + cols}, got {list(table.columns)}")
+    check_range("target_l0", target_l0, 0, lo_open=True)
+    df = table[[l0_col] + cols].dropna(subset=[l0_col]).sort_values(l0_col)
+    if (df[l0_col] <= 0).any():
+        raise ValueError(f"{l0_col} must be > 0 in every row (log interpolation)")
+    bracketed = len(df) > 0 and df[l0_col].iloc[0] <= target_l0 <= df[l0_col].iloc[-1]
+    out: dict[str, Any] = {}
+    for c in cols:
+        out[c] = (float(np.interp(np.log(target_l0), np.log(df[l0_col].to_numpy(float)), df[c].to_numpy(float)))
+                  if bracketed else math.nan)
+    return {**out, "l0": float(target_l0), "bracketed": bool(bracketed)}

@@ -1,11 +1,12 @@
 """The sweep helper: grid construction, validation, one tidy row per run."""
 import math
 
+import pandas as pd
 import pytest
 import torch
 
 from saelib.sae import SAE
-from saelib.sweep import COLUMNS, Run, grid, measure, run_sweep, takes_k
+from saelib.sweep import COLUMNS, Run, at_matched_l0, grid, measure, run_sweep, takes_k
 from saelib.train import TrainConfig
 
 from .helpers import data
@@ -66,3 +67,17 @@ def test_measure_high_frequency_fractions_known_answer():
     x[:1, 2] = 1.0    # latent 2 on 1% (not > 1%)
     m = measure(sae, x)
     assert m["hf_10"] == 0.25 and m["hf_1"] == 0.5 and m["dead_frac"] == 0.25 and m["fvu"] == pytest.approx(0)
+
+
+def test_at_matched_l0_interpolates_in_log_l0_and_refuses_to_extrapolate():
+    table = pd.DataFrame({"l0": [40.0, 10.0, 20.0], "fvu": [0.2, 0.6, 0.4], "dlm": [1.0, 3.0, 2.0]})
+    # log-linear between L0 20 (0.4) and 40 (0.2): at sqrt(20*40) the midpoint
+    m = at_matched_l0(table, math.sqrt(800), ["fvu", "dlm"])
+    assert m["bracketed"] and m["fvu"] == pytest.approx(0.3) and m["dlm"] == pytest.approx(1.5)
+    assert at_matched_l0(table, 10.0, ["fvu"])["fvu"] == pytest.approx(0.6)   # an end point is bracketed
+    out = at_matched_l0(table, 45.0, ["fvu"])
+    assert not out["bracketed"] and math.isnan(out["fvu"]) and out["l0"] == 45.0
+    with pytest.raises(ValueError, match="columns"):
+        at_matched_l0(table, 20.0, ["nmse"])
+    with pytest.raises(ValueError, match="target_l0"):
+        at_matched_l0(table, 0.0, ["fvu"])

@@ -1,19 +1,62 @@
 """The claims table: each paper claim, the number measured here, and a verdict computed from it.
 
-Verdicts are never typed in: ``check`` takes the boolean tests that decide them.
-``show()`` displays the full table (numbers included); ``verdicts()`` prints only the
-claim and its verdict, the stable part that nbval compares on every test run.
+The verdict model (``shared/DESIGN.md``; :func:`decide`). A claim states beforehand its statistic,
+its direction, a decision margin m >= 0 and where its uncertainty comes from. With [lo, hi] the
+interval of the effect *in the claimed direction*:
+
+* ``reproduced`` if lo >= m; ``partly`` if 0 < lo < m; ``not reproduced`` if lo <= 0 and hi < m;
+  ``inconclusive`` if lo <= 0 and hi >= m (the interval straddles the margin), or when a stated
+  precondition fails (e.g. "fewer dead latents" against a baseline that has none).
+* Equivalence claims ("comparable", "within 10%"): ``reproduced`` if the whole interval lies inside
+  [-m, m], ``not reproduced`` if it lies wholly outside, ``inconclusive`` otherwise.
+* A claim without uncertainty (``uncertainty="none"``) is at most ``partly``.
+
+Checks (identities, gates, a metric validated on a toy) are a separate table (``add_check``): shown,
+saved and compared by nbval, never counted as reproductions.
+
+Verdicts are never typed in. ``show()`` displays the full tables (numbers and intervals);
+``verdicts()`` prints only verdicts and rounded estimates, the stable part nbval compares.
+``check`` is the older boolean form, kept until every notebook is ported to ``add_claim``.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
 
 import pandas as pd
 
-from ..utils import atomic_path, figures_dir
+from ..metrics.uncertainty import Interval
+from ..utils import atomic_path, check_choice, check_range, figures_dir
 
-REPRODUCED, PARTLY, NOT_REPRODUCED = "reproduced", "partly", "not reproduced"
+REPRODUCED, PARTLY, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "partly", "not reproduced", "inconclusive"
+Verdict = Literal["reproduced", "partly", "not reproduced", "inconclusive"]
+Direction = Literal["greater", "less"]
+"""``"greater"``: the claim is that the statistic is above 0 (e.g. baseline FVU - method FVU); ``"less"``: below 0."""
+ClaimKind = Literal["effect", "equivalence"]
+Uncertainty = Literal["seeds", "bootstrap", "seeds+bootstrap", "none"]
+
+
+def decide(lo: float, hi: float, margin: float, kind: ClaimKind = "effect", uncertainty: Uncertainty = "seeds",
+           precondition: bool = True) -> Verdict:
+    """The verdict for an effect whose interval *in the claimed direction* is [lo, hi] (module docstring)."""
+    check_choice("kind", kind, get_args(ClaimKind))
+    check_choice("uncertainty", uncertainty, get_args(Uncertainty))
+    check_range("margin", margin, 0)
+    if math.isnan(lo) or math.isnan(hi) or lo > hi:
+        raise ValueError(f"interval must satisfy lo <= hi (no NaN), got [{lo}, {hi}]")
+    if not precondition:
+        return INCONCLUSIVE
+    if kind == "equivalence":
+        verdict = (REPRODUCED if -margin <= lo and hi <= margin else
+                   NOT_REPRODUCED if hi < -margin or lo > margin else INCONCLUSIVE)
+    else:
+        verdict = (REPRODUCED if lo >= margin else PARTLY if lo > 0 else
+                   NOT_REPRODUCED if hi < margin else INCONCLUSIVE)
+    if uncertainty == "none" and verdict == REPRODUCED:
+        return PARTLY
+    return verdict
 
 
 @dataclass
@@ -22,6 +65,23 @@ class Claim:
     paper: str
     measured: str
     verdict: str
+    kind: str = "claim"
+    statistic: str = ""
+    estimate: float | None = None
+    interval: list[float] | None = None
+    margin: float | None = None
+    direction: str | None = None
+    n_seeds: int | None = None
+    uncertainty: str | None = None
+    precondition: str | None = None
+
+
+@dataclass
+class Check:
+    check: str
+    measured: str
+    passed: bool
+    kind: str = field(default="check")
 
 
 class ClaimsTable:
@@ -30,6 +90,31 @@ class ClaimsTable:
     def __init__(self, notebook: str, preset: str, seed: int) -> None:
         self.notebook, self.preset, self.seed = notebook, preset, seed
         self.claims: list[Claim] = []
+        self.checks: list[Check] = []
+
+    def add_claim(self, claim: str, statistic: str, interval: Interval, margin: float, direction: Direction,
+                  uncertainty: Uncertainty, n_seeds: int, measured: str = "", paper: str = "",
+                  kind: ClaimKind = "effect", precondition: tuple[bool, str] | None = None) -> Verdict:
+        """Record a claim and compute its verdict from ``interval`` (the statistic's estimate and CI).
+
+        ``statistic`` says what was measured (e.g. "FVU(TopK) - FVU(ReLU-L1) at L0 32, paired over
+        seeds"); ``direction`` says which sign the paper claims; ``precondition`` is (holds, reason),
+        e.g. ``(baseline_dead > 0, "the baseline has dead latents")``; when it fails the verdict is
+        inconclusive and the reason is recorded.
+        """
+        check_choice("direction", direction, get_args(Direction))
+        lo, hi = (interval.lo, interval.hi) if direction == "greater" else (-interval.hi, -interval.lo)
+        holds, reason = precondition if precondition is not None else (True, None)
+        verdict = decide(lo, hi, margin, kind, uncertainty, bool(holds))
+        self.claims.append(Claim(claim, paper, measured, verdict, "claim", statistic, interval.estimate,
+                                 [interval.lo, interval.hi], margin, direction, n_seeds, uncertainty,
+                                 None if holds else f"failed: {reason}"))
+        return verdict
+
+    def add_check(self, check: str, passed: bool, measured: str = "") -> bool:
+        """Record a sanity check (identity, gate, toy validation): shown and saved, never a reproduction."""
+        self.checks.append(Check(check, measured, bool(passed)))
+        return bool(passed)
 
     def check(self, claim: str, measured: str, reproduced: bool, partly: bool = False, paper: str = "") -> str:
         """Record a claim; verdict = reproduced if ``reproduced``, else partly if ``partly``, else not reproduced."""
@@ -37,26 +122,53 @@ class ClaimsTable:
         self.claims.append(Claim(claim, paper, measured, verdict))
         return verdict
 
+    @staticmethod
+    def _row(c: Claim) -> dict:
+        """A claims.json row; claims recorded with the older ``check`` keep the older four fields."""
+        row = asdict(c)
+        return row if c.estimate is not None else {k: row[k] for k in ("claim", "paper", "measured", "verdict")}
+
     def frame(self) -> pd.DataFrame:
-        return pd.DataFrame([asdict(c) for c in self.claims], columns=["claim", "paper", "measured", "verdict"])
+        cols = ["claim", "paper", "measured", "verdict"]
+        if any(c.estimate is not None for c in self.claims):
+            cols = ["claim", "paper", "statistic", "measured", "estimate", "interval", "margin", "uncertainty",
+                    "n_seeds", "verdict"]
+        return pd.DataFrame([asdict(c) for c in self.claims], columns=cols)
+
+    def checks_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([asdict(c) for c in self.checks], columns=["check", "measured", "passed"])
 
     def n_reproduced(self) -> int:
         return sum(c.verdict == REPRODUCED for c in self.claims)
+
+    def tally(self) -> dict[str, int]:
+        """Claims per verdict (checks are not counted)."""
+        return {v: sum(c.verdict == v for c in self.claims) for v in get_args(Verdict)}
 
     def show(self):
         """The full table as a styled DataFrame (renders as HTML in Jupyter)."""
         return self.frame().style.hide(axis="index").set_properties(**{"text-align": "left"})
 
-    def verdicts(self) -> str:
-        """Stable plain-text lines: verdict and claim; plus the tally."""
-        lines = [f"[{c.verdict:>14}] {c.claim}" for c in self.claims]
-        lines.append(f"{self.n_reproduced()}/{len(self.claims)} claims reproduced ({self.preset} preset)")
+    def verdicts(self, digits: int = 2) -> str:
+        """Stable plain-text lines: verdict, claim and its estimate rounded to ``digits``; checks; the tally."""
+        lines = [f"[{c.verdict:>14}] {c.claim}" + ("" if c.estimate is None else f"  (estimate {c.estimate:.{digits}f})")
+                 for c in self.claims]
+        lines += [f"[{'check passed' if c.passed else 'CHECK FAILED':>14}] {c.check}" for c in self.checks]
+        line = f"{self.n_reproduced()}/{len(self.claims)} claims reproduced ({self.preset} preset)"
+        n_inc = self.tally()[INCONCLUSIVE]
+        if n_inc:
+            line += f"; {n_inc} inconclusive"
+        if self.checks:
+            line += f"; checks {sum(c.passed for c in self.checks)}/{len(self.checks)} passed"
+        lines.append(line)
         return "\n".join(lines)
 
     def save(self) -> str:
         """Write ``figures/<notebook>/claims.json`` (atomically) and return it as text."""
         doc = {"notebook": self.notebook, "preset": self.preset, "seed": self.seed,
-               "claims": [asdict(c) for c in self.claims]}
+               "claims": [self._row(c) for c in self.claims]}
+        if self.checks:
+            doc["checks"] = [asdict(c) for c in self.checks]
         text = json.dumps(doc, indent=2)
         with atomic_path(figures_dir(self.notebook) / "claims.json") as tmp:
             tmp.write_text(text)

@@ -1,6 +1,9 @@
 import json
 
-from saelib.companion.claims import ClaimsTable
+import pytest
+
+from saelib.companion.claims import ClaimsTable, decide
+from saelib.metrics.uncertainty import Interval
 from saelib.utils import figures_dir
 
 
@@ -14,3 +17,58 @@ def test_claims_verdicts_come_from_the_checks():
     doc = json.loads(t.save())
     assert doc["claims"][1]["verdict"] == "partly"
     assert json.loads((figures_dir("zz_test") / "claims.json").read_text()) == doc
+
+
+@pytest.mark.parametrize("lo,hi,verdict", [
+    (0.06, 0.2, "reproduced"),        # lo >= m
+    (0.05, 0.2, "reproduced"),        # lo == m
+    (0.01, 0.2, "partly"),            # 0 < lo < m
+    (-0.1, 0.04, "not reproduced"),   # lo <= 0, hi < m
+    (-0.3, -0.1, "not reproduced"),   # the opposite effect
+    (-0.1, 0.2, "inconclusive"),      # straddles the margin
+    (0.0, 0.05, "inconclusive"),      # lo <= 0 and hi >= m
+])
+def test_effect_verdicts(lo, hi, verdict):
+    assert decide(lo, hi, margin=0.05) == verdict
+
+
+@pytest.mark.parametrize("lo,hi,verdict", [(-0.04, 0.09, "reproduced"), (0.11, 0.3, "not reproduced"),
+                                           (-0.5, -0.2, "not reproduced"), (0.05, 0.2, "inconclusive")])
+def test_equivalence_verdicts(lo, hi, verdict):
+    assert decide(lo, hi, margin=0.1, kind="equivalence") == verdict
+
+
+def test_no_uncertainty_is_at_most_partly_and_a_failed_precondition_is_inconclusive():
+    assert decide(0.5, 0.5, 0.05, uncertainty="none") == "partly"
+    assert decide(-0.5, -0.5, 0.05, uncertainty="none") == "not reproduced"
+    assert decide(0.5, 0.9, 0.05, precondition=False) == "inconclusive"
+    with pytest.raises(ValueError, match="lo <= hi"):
+        decide(0.3, 0.1, 0.05)
+    with pytest.raises(ValueError, match="margin"):
+        decide(0.1, 0.3, -1.0)
+
+
+def test_add_claim_orients_the_interval_and_saves_the_model_fields():
+    t = ClaimsTable("zz_test", "quick", 0)
+    # FVU(method) - FVU(baseline) = -0.04 [-0.06, -0.02]; the paper says "lower", margin 0.01
+    iv = Interval(-0.04, -0.06, -0.02, 3, "paired t over 3 seeds")
+    assert t.add_claim("method has lower FVU", "FVU(method) - FVU(base)", iv, 0.01, "less", "seeds", 3) == "reproduced"
+    assert t.add_claim("method has higher FVU", "FVU(method) - FVU(base)", iv, 0.01, "greater", "seeds", 3) \
+        == "not reproduced"
+    assert t.add_claim("fewer dead latents", "dead(base) - dead(method)", Interval(0, 0, 0, 3, "t"), 0.01, "greater",
+                       "seeds", 3, precondition=(False, "the baseline has no dead latents")) == "inconclusive"
+    t.add_check("sparse path equals dense", True, "max |diff| 0")
+    t.check("an older boolean claim", "x", reproduced=True)
+    assert t.tally() == {"reproduced": 2, "partly": 0, "not reproduced": 1, "inconclusive": 1}
+    lines = t.verdicts().splitlines()
+    assert lines[0] == "[    reproduced] method has lower FVU  (estimate -0.04)"
+    assert lines[-2] == "[  check passed] sparse path equals dense"
+    assert lines[-1] == "2/4 claims reproduced (quick preset); 1 inconclusive; checks 1/1 passed"
+    doc = json.loads(t.save())
+    row = doc["claims"][0]
+    assert row["interval"] == [-0.06, -0.02] and row["margin"] == 0.01 and row["n_seeds"] == 3
+    assert row["uncertainty"] == "seeds" and row["kind"] == "claim" and row["direction"] == "less"
+    assert doc["claims"][2]["precondition"] == "failed: the baseline has no dead latents"
+    assert set(doc["claims"][3]) == {"claim", "paper", "measured", "verdict"}  # the older form, unchanged
+    assert doc["checks"] == [{"check": "sparse path equals dense", "measured": "max |diff| 0", "passed": True,
+                              "kind": "check"}]

@@ -1,0 +1,55 @@
+"""Known answers for the intervals behind the verdict model (saelib.metrics.uncertainty)."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from saelib.metrics.uncertainty import paired_bootstrap, paired_t_interval, ratio_difference
+
+
+def test_paired_t_interval_matches_the_textbook_formula():
+    a, b = [0.50, 0.47, 0.52, 0.49], [0.55, 0.51, 0.55, 0.56]
+    d = np.subtract(a, b)
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2
+    iv = paired_t_interval(a, b)
+    assert iv.estimate == pytest.approx(d.mean())
+    assert (iv.lo, iv.hi) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert iv.n == 4 and iv.method == "paired t over 4 seeds"
+
+
+def test_paired_t_interval_uses_the_pairing():
+    """A shared per-seed offset cancels: unpaired spread is huge, the paired interval is tight."""
+    offset = np.array([0.0, 10.0, -7.0, 3.0])
+    iv = paired_t_interval(offset + 1.0, offset + [0.1, 0.12, 0.09, 0.11])
+    assert 0.85 < iv.lo < iv.hi < 0.95
+
+
+def test_paired_t_interval_rejects_bad_input():
+    with pytest.raises(ValueError, match="number of seeds"):
+        paired_t_interval([1.0], [0.0])
+    with pytest.raises(ValueError, match="one entry per seed"):
+        paired_t_interval([1.0, 2.0], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="finite"):
+        paired_t_interval([1.0, math.nan], [0.0, 1.0])
+
+
+def test_bootstrap_of_a_ratio_of_sums_covers_the_truth_and_is_paired():
+    rng = np.random.default_rng(1)
+    var = rng.uniform(1.0, 2.0, 60)                    # per-sequence variance terms
+    sse_b = var * rng.uniform(0.3, 0.5, 60)            # arm B: FVU about 0.4
+    sse_a = sse_b * 0.9                                # arm A: exactly 10% less error on every sequence
+    iv = paired_bootstrap(ratio_difference, sse_b, sse_a, var, n_resamples=500, seed=0)
+    truth = sse_b.sum() / var.sum() * 0.1
+    assert iv.estimate == pytest.approx(truth)
+    assert iv.lo <= truth <= iv.hi and iv.lo > 0        # paired: the sequence-to-sequence spread cancels
+    assert iv.n == 60 and "sequences" in iv.method
+    again = paired_bootstrap(ratio_difference, sse_b, sse_a, var, n_resamples=500, seed=0)
+    assert again == iv                                 # seeded: the same interval every run
+
+
+def test_bootstrap_rejects_misaligned_units():
+    with pytest.raises(ValueError, match="same number of rows"):
+        paired_bootstrap(ratio_difference, np.ones(5), np.ones(4), np.ones(5))
+    with pytest.raises(ValueError, match="method"):
+        paired_bootstrap(ratio_difference, np.ones(5), np.ones(5), np.ones(5), method="magic")
