@@ -1,7 +1,7 @@
 """The package's layers, read from the source: imports flow one way, left to right.
 
     core (utils -> fastpath, zipf -> sparsifiers -> sae -> losses -> train -> callbacks -> saelib/__init__)
-      -> data -> metrics -> orchestration (sweep, multiseed) -> papers -> companion
+      -> data -> metrics -> orchestration (sweep, multiseed, store) -> papers -> companion
 
 A module may import from its own layer or from layers to its left, never to its right. Every
 import counts: module level, inside functions, and under ``if TYPE_CHECKING``. There is no list
@@ -26,7 +26,7 @@ LAYERS = [
     ("public surface", ["saelib"]),
     ("data", ["saelib.data"]),
     ("metrics", ["saelib.metrics"]),
-    ("orchestration", ["saelib.sweep", "saelib.multiseed"]),
+    ("orchestration", ["saelib.sweep", "saelib.multiseed", "saelib.store"]),
     ("papers", ["saelib.papers"]),
     ("companion", ["saelib.companion"]),
 ]
