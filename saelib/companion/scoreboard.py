@@ -34,8 +34,7 @@ def summary(names: list[str]) -> str:
     lines = [f"{'notebook':<28} {'time':>7}  {'claims':>8}  status", "-" * 56]
     for n in names or notebooks():
         run, claims = _load(n, "run.json"), _load(n, "claims.json").get("claims", [])
-        ok = sum(c["verdict"] == "reproduced" for c in claims)
-        lines.append(f"{n:<28} {run.get('seconds', 0):>6}s  {ok:>3}/{len(claims):<4}  {run.get('status', '?')}")
+        lines.append(f"{n:<28} {run.get('seconds', 0):>6}s  {_tally(claims):>8}  {run.get('status', '?')}")
     return "\n".join(lines)
 
 
@@ -51,25 +50,39 @@ def _cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _interval(c: dict) -> str:
+    """'estimate [lo, hi], margin m' for claims scored by the verdict model, '-' for the older boolean form."""
+    if c.get("interval") is None:
+        return "-"
+    lo, hi = c["interval"]
+    return f"{c['estimate']:.3g} [{lo:.3g}, {hi:.3g}], margin {c['margin']:g}"
+
+
+def _tally(claims: list[dict]) -> str:
+    """'reproduced/claims', with the inconclusive ones counted apart."""
+    ok = sum(c["verdict"] == "reproduced" for c in claims)
+    inc = sum(c["verdict"] == "inconclusive" for c in claims)
+    return f"{ok}/{len(claims)}" + (f" ({inc} inconclusive)" if inc else "")
+
+
 def readme() -> None:
-    rows = ["| notebook | claim | verdict | measured here | paper |", "|---|---|---|---|---|"]
+    rows = ["| notebook | claim | verdict | measured here | estimate [95% interval] | paper |", "|---|---|---|---|---|---|"]
     nb_rows = ["| notebook | default run time (2 CPU cores) | claims reproduced |", "|---|---|---|"]
     for n in notebooks():
         doc, run = _load(n, "claims.json"), _load(n, "run.json")
         claims = doc.get("claims", [])
         for c in claims:
-            cells = [_cell(c["claim"]), f"**{c['verdict']}**", _cell(c["measured"]), _cell(c["paper"] or "-")]
+            cells = [_cell(c["claim"]), f"**{c['verdict']}**", _cell(c["measured"]), _cell(_interval(c)),
+                     _cell(c["paper"] or "-")]
             rows.append(f"| {n} | " + " | ".join(cells) + " |")
-        ok = sum(c["verdict"] == "reproduced" for c in claims)
         t = f"{run['seconds'] / 60:.1f} min" if "seconds" in run else "-"
-        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {ok}/{len(claims)} |")
+        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {_tally(claims)} |")
     path = repo_root() / "README.md"
     text = path.read_text() if path.exists() else ""
     text = _replace(text, START, END, "\n".join(rows))
     text = _replace(text, NB_START, NB_END, "\n".join(nb_rows))
     with atomic_path(path) as tmp:
         tmp.write_text(text)
-
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
