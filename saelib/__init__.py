@@ -3,7 +3,7 @@
 The layout is the architecture; imports flow one way, left to right (``tests/test_layers.py``
 checks it)::
 
-    core           sae, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
+    core           sae, checkpoint, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
       -> data/          lm, text, harvest, mnist, synthetic, words
       -> metrics/       reconstruction, splice, matching, splitting, absorption
       -> orchestration  sweep, multiseed
@@ -23,7 +23,8 @@ Names in the code, and what the papers call them:
 Concepts (L0, FVU, Delta LM loss, dead latents, ...) are defined in ``shared/papers/README.md``.
 """
 from .sparsifiers import SPARSIFIERS, Sparsifier, make_sparsifier, register
-from .sae import SAE, CheckpointError
+from .checkpoint import CheckpointError
+from .sae import SAE
 from .train import TrainConfig, TrainResult, train_sae
 from .utils import cache_dir, seed_everything
 

@@ -9,27 +9,19 @@ Shapes follow SAELens: W_enc (d_in, d_sae), W_dec (d_sae, d_in), so a checkpoint
 """
 from __future__ import annotations
 
-import json
 import math
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
+from . import checkpoint
+from .checkpoint import CFG_FILE, CheckpointError
 from .fastpath import gather_pre, sparse_decode
 from .sparsifiers.base import Sparsifier, make_sparsifier
 
-WEIGHTS_FILE = "sae_weights.safetensors"
-CFG_FILE = "cfg.json"
 _ARCHITECTURE = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint directory is missing, unreadable, or disagrees with its cfg.json."""
 
 
 class TrainStep(NamedTuple):
@@ -172,46 +164,29 @@ class SAE(nn.Module):
         }
 
     def save(self, directory: str | Path) -> Path:
-        """Write cfg.json and sae_weights.safetensors; atomic: the folder appears complete or not at all."""
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            tensors = {k.removeprefix("sparsifier."): v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-            save_file(tensors, str(tmp / WEIGHTS_FILE))
-            (tmp / CFG_FILE).write_text(json.dumps(self.config(), indent=2, default=str))
-            old = directory.with_name(f".{directory.name}.old")
-            if directory.exists():
-                shutil.rmtree(old, ignore_errors=True)
-                directory.rename(old)
-            tmp.rename(directory)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        return directory
+        """Write cfg.json and sae_weights.safetensors into ``directory`` (safely: :mod:`saelib.checkpoint`).
+
+        A folder that holds anything but a checkpoint is refused (``CheckpointError``), never emptied.
+        ``cfg.json`` carries the sparsifier twice on purpose: ``architecture`` / ``activation_fn_kwargs``
+        for SAELens-style tools, ``sparsifier`` / ``sparsifier_kwargs`` for saelib.
+        """
+        tensors = {k.removeprefix("sparsifier."): v for k, v in self.state_dict().items()}
+        return checkpoint.write(directory, tensors, self.config())
 
     @classmethod
     def load(cls, directory: str | Path) -> "SAE":
-        """Load a checkpoint written by ``save``; raise CheckpointError with the reason if it is unusable."""
+        """Load a checkpoint written by ``save`` (hash-verified) or in the SAELens layout (shape- and
+        finiteness-checked); raise CheckpointError with the reason if it is unusable."""
         directory = Path(directory)
-        cfg_path, w_path = directory / CFG_FILE, directory / WEIGHTS_FILE
-        if not directory.is_dir():
-            raise CheckpointError(f"SAE checkpoint directory not found: {directory}")
-        for p in (cfg_path, w_path):
-            if not p.is_file():
-                raise CheckpointError(f"SAE checkpoint {directory} is missing {p.name}")
+        cfg, tensors = checkpoint.read(directory)
         try:
-            cfg = json.loads(cfg_path.read_text())
             d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise CheckpointError(f"{cfg_path} is not a valid SAE config ({err})") from err
-        try:
-            tensors = load_file(str(w_path))
-        except Exception as err:  # safetensors raises several types for corrupt files
-            raise CheckpointError(f"{w_path} is corrupt or unreadable ({err})") from err
-        kwargs = {k: v for k, v in cfg.get("sparsifier_kwargs", {}).items() if k != "n_latents"}
-        sae = cls(d_in, d_sae, cfg.get("sparsifier", "topk"), cfg.get("apply_b_dec_to_input", True),
-                  cfg.get("metadata"), **kwargs)
+            kwargs = {k: v for k, v in cfg.get("sparsifier_kwargs", {}).items() if k != "n_latents"}
+            sae = cls(d_in, d_sae, cfg.get("sparsifier", "topk"), cfg.get("apply_b_dec_to_input", True),
+                      cfg.get("metadata"), **kwargs)
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({err!r})") from err
+        w_path = directory / checkpoint.WEIGHTS_FILE
         expected = {k.removeprefix("sparsifier."): v.shape for k, v in sae.state_dict().items()}
         missing = sorted(set(expected) - set(tensors))
         if missing:
