@@ -18,6 +18,7 @@ Loss per batch (tokens are rows of ``x``, already multiplied by the dataset scal
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -141,12 +142,45 @@ def dataset_scale(x: Tensor) -> float:
     return math.sqrt(x.shape[-1]) / x.norm(dim=-1).mean().item()
 
 
+DIVERGENCE_FACTOR = 1e4
+"""Training stops when the loss exceeds this multiple of its first value (a diverging learning rate)."""
+
+
+def check_training_data(data: Tensor, d_in: int, normalize_input: bool = True) -> None:
+    """Refuse data that cannot train an SAE, naming the problem (before any step runs)."""
+    if not isinstance(data, Tensor):
+        raise TypeError(f"data must be a torch.Tensor of shape (N, d_in={d_in}), got {type(data).__name__}")
+    if data.dim() != 2 or data.shape[1] != d_in:
+        raise ValueError(f"data must have shape (N, d_in={d_in}), got {tuple(data.shape)}")
+    if not data.is_floating_point():
+        raise ValueError(f"data must be floating point (e.g. torch.float32), got {data.dtype}")
+    if data.shape[0] == 0:
+        raise ValueError("data has no rows")
+    bad = ~torch.isfinite(data).all(dim=1)
+    if bool(bad.any()):
+        rows = bad.nonzero().flatten()
+        raise ValueError(f"data has non-finite values (NaN or inf) in {len(rows)} row(s), first at row {int(rows[0])}")
+    if normalize_input and not bool((data != 0).any()):
+        raise ValueError("data is all zero: the dataset scale sqrt(d) / E||x|| is undefined (normalize_input=True)")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became non-finite or exploded; the SAE was restored to its last good logged state."""
+
+
 def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainResult:
     """Train ``sae`` on the rows of ``data`` (N, d_in); return the SAE (on raw-activation scale),
-    a per-step history DataFrame and the dataset scale used."""
+    a per-step history DataFrame and the dataset scale used.
+
+    Guards: the data is checked before the first step (:func:`check_training_data`); a non-finite
+    loss, or one above ``DIVERGENCE_FACTOR`` times the first, stops training with
+    :class:`TrainingDiverged` naming the step, after restoring the weights of the last logged step
+    whose loss was finite. Stopped or interrupted, the SAE is left in eval mode on the raw-activation
+    scale (the dataset scale folded in) with ``metadata["stopped_at_step"]``; mid-training checkpoints
+    are folded copies too, so every saved SAE reads raw activations.
+    """
     cfg = cfg or TrainConfig()
-    if data.dim() != 2 or data.shape[1] != sae.d_in:
-        raise ValueError(f"data must have shape (N, d_in={sae.d_in}), got {tuple(data.shape)}")
+    check_training_data(data, sae.d_in, cfg.normalize_input)
     sparse = {"auto": sae.sparsifier.supports_sparse, "on": True, "off": False}[cfg.sparse]
     if sparse and not sae.sparsifier.supports_sparse:
         raise ValueError(f"sparse='on' needs a TopK-family sparsifier, got {sae.sparsifier.name!r}")
@@ -169,7 +203,9 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
     state = TrainState(sae, 0, n_steps, since_fired)
     rows_log: list[dict] = []
     order, pos = torch.randperm(n, generator=gen), 0
+    first_loss, good = None, None  # good: (step, weights) of the last logged step with a finite loss
     sae.train()
+    step = 0
     try:
         for step in tqdm(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress,
                          mininterval=5.0):
@@ -212,6 +248,18 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             extra = {name: term(state) for name, term in cfg.loss_terms.items()}
             for value in extra.values():
                 loss = loss + value
+            loss_value = loss.item()
+            first_loss = loss_value if first_loss is None else first_loss
+            if not math.isfinite(loss_value) or loss_value > DIVERGENCE_FACTOR * max(abs(first_loss), 1e-12):
+                what = f"became {loss_value}" if not math.isfinite(loss_value) else \
+                    f"reached {loss_value:.3g}, {loss_value / first_loss:.3g}x its first value {first_loss:.3g}"
+                if good is not None:
+                    sae.load_state_dict(good[1])
+                raise TrainingDiverged(f"training stopped at step {step} of {n_steps}: the loss {what} (lr={lr:g}). "
+                                       + (f"The SAE holds its weights from step {good[0]}, the last logged step "
+                                          f"with a finite loss." if good else "No earlier logged state to restore."))
+            if step % cfg.log_every == 0:
+                good = (step, {k: v.detach().clone() for k, v in sae.state_dict().items()})
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.unit_norm_decoder:
@@ -225,18 +273,27 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             if step % cfg.log_every == 0 or step == n_steps - 1:
                 with torch.no_grad():
                     var = (x - x.mean(0)).pow(2).sum(-1).mean()
-                rows_log.append({"step": step, "tokens": (step + 1) * bs, "lr": lr, "loss": loss.item(),
+                rows_log.append({"step": step, "tokens": (step + 1) * bs, "lr": lr, "loss": loss_value,
                                  "mse": mse.item(), "fvu": (mse / var).item(), "l0": l0,
                                  "dead_frac": dead.float().mean().item(), "penalty": penalty.item(),
                                  "auxk": aux.item(), **{k: float(v.detach()) for k, v in extra.items()}})
             if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
-                sae.metadata["train_input_scale"] = scale
-                sae.save(Path(cfg.checkpoint_dir) / f"step_{step + 1:07d}")
+                ckpt = copy.deepcopy(sae)
+                _finish(ckpt, cfg, scale, {"checkpoint_step": step + 1})
+                ckpt.save(Path(cfg.checkpoint_dir) / f"step_{step + 1:07d}")
+    except BaseException:
+        _finish(sae, cfg, scale, {"stopped_at_step": step})  # stopped or interrupted: still on raw scale
+        raise
     finally:
         torch.set_float32_matmul_precision(prev_precision)
+    _finish(sae, cfg, scale)
+    return TrainResult(sae, pd.DataFrame(rows_log), scale)
+
+
+def _finish(sae: SAE, cfg: TrainConfig, scale: float, extra: dict | None = None) -> None:
+    """Eval mode, the dataset scale folded into the weights, and the training record in the metadata."""
     sae.eval()
     if cfg.normalize_input:
         sae.fold_input_scale_(scale)
     sae.metadata.update({"train_input_scale": scale, "folded_input_scale": cfg.normalize_input,
-                         "train_config": cfg.as_dict()})
-    return TrainResult(sae, pd.DataFrame(rows_log), scale)
+                         "train_config": cfg.as_dict(), **(extra or {})})

@@ -3,7 +3,7 @@ import torch
 
 from saelib.metrics.reconstruction import evaluate
 from saelib.sae import SAE
-from saelib.train import TrainConfig, lr_factor, train_sae
+from saelib.train import TrainConfig, TrainingDiverged, lr_factor, train_sae
 
 
 def synthetic(n=6000, d=24, m=48, k=3, seed=0):
@@ -96,3 +96,58 @@ def test_loss_terms_see_the_batch_and_change_training():
     assert "b_enc_l2" in extra.history and extra.history["b_enc_l2"].iloc[-1] >= 0
     assert extra.sae.b_enc.norm() < plain.sae.b_enc.norm()
     assert "loss_terms" not in base.as_dict()
+
+
+# ---- guards: bad data, divergence, interruption, checkpoints on the raw scale ----------------------
+
+def _raw_data(n=2000, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, d, generator=g) * 7 + 3
+
+
+@pytest.mark.parametrize("bad,match", [
+    (lambda x: x.numpy(), "must be a torch.Tensor"),
+    (lambda x: x.long(), "floating point"),
+    (lambda x: x[:0], "no rows"),
+    (lambda x: x.index_fill(0, torch.tensor([17]), float("nan")), "non-finite values .* first at row 17"),
+    (lambda x: torch.zeros_like(x), "all zero"),
+])
+def test_bad_data_is_refused_before_the_first_step(bad, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        train_sae(SAE(16, 32, "topk", k=4, seed=0), bad(_raw_data()), TrainConfig(progress=False))
+
+
+@pytest.mark.parametrize("lr", [float("inf"), 1e12])
+def test_a_diverging_run_stops_with_the_step_and_keeps_the_last_good_state(lr):
+    sae = SAE(16, 32, "relu", seed=0)
+    cfg = TrainConfig(epochs=3, batch_size=100, lr=lr, warmup_frac=0.0, sparsity_coeff=1e-3, progress=False,
+                      log_every=1)
+    with pytest.raises(TrainingDiverged, match=r"training stopped at step \d+ of 60: the loss") as err:
+        train_sae(sae, _raw_data(), cfg)
+    assert "weights from step" in str(err.value)
+    assert all(bool(torch.isfinite(p).all()) for p in sae.parameters())     # the restored state is finite
+    assert not sae.training and sae.metadata["folded_input_scale"] and "stopped_at_step" in sae.metadata
+
+
+def test_an_interrupted_run_is_left_on_the_raw_scale():
+    x = _raw_data()
+
+    def interrupt(state):
+        if state.step == 5:
+            raise KeyboardInterrupt
+
+    sae = SAE(16, 32, "topk", k=4, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        train_sae(sae, x, TrainConfig(epochs=2, batch_size=100, progress=False, callbacks=[interrupt]))
+    assert not sae.training and sae.metadata["stopped_at_step"] == 5 and sae.metadata["folded_input_scale"]
+    assert evaluate(sae, x)["fvu"] < 1.5       # works on raw activations (unfolded it would be far off)
+
+
+def test_mid_training_checkpoints_read_raw_activations(tmp_path):
+    x = _raw_data()
+    cfg = TrainConfig(epochs=1, batch_size=100, progress=False, checkpoint_dir=str(tmp_path), checkpoint_every=20)
+    res = train_sae(SAE(16, 32, "topk", k=4, seed=0), x, cfg)
+    last = SAE.load(tmp_path / "step_0000020")
+    assert last.metadata["folded_input_scale"] and last.metadata["checkpoint_step"] == 20
+    # the last checkpoint is the final model, so both read raw x identically
+    assert torch.allclose(last(x[:64]), res.sae(x[:64]), atol=1e-5)
