@@ -43,37 +43,55 @@ run_notebooks() {
   local preset=quick names=()
   while [[ $# -gt 0 ]]; do
     case "$1" in
-      --preset) preset="$2"; shift 2 ;;
+      --preset) [[ $# -ge 2 ]] || { echo "--preset needs a value: quick or full" >&2; exit 2; }
+                preset="$2"; shift 2 ;;
       --preset=*) preset="${1#*=}"; shift ;;
-      *) names+=("${1%.py}"); shift ;;
+      *) local n; n=$(basename "$1"); n="${n%.py}"; names+=("${n%.ipynb}"); shift ;;
     esac
   done
   [[ "$preset" == quick || "$preset" == full ]] || { echo "--preset must be one of: quick, full (got '$preset')" >&2; exit 2; }
+  for name in "${names[@]}"; do
+    [[ -f "notebooks/$name.py" ]] || { echo "no such notebook: notebooks/$name.py" >&2; exit 2; }
+  done
   setup
   if [[ ${#names[@]} -eq 0 ]]; then
     for f in notebooks/[0-9][0-9]_*.py; do names+=("$(basename "${f%.py}")"); done
   fi
   mkdir -p logs
-  local failed=0 name src out tmp t0 dt status
+  # Ctrl-C stops the whole run (the notebook running then is marked INTERRUPTED), not just one notebook.
+  local interrupted=0
+  trap 'interrupted=1' INT
+  local failed=0 name out tmp stage t0 dt status
   for name in "${names[@]}"; do
-    src="notebooks/$name.py"; out="notebooks/$name.ipynb"; tmp="notebooks/.$name.running.ipynb"
-    if [[ ! -f "$src" ]]; then echo "no such notebook: $src" >&2; failed=1; continue; fi
+    [[ $interrupted -eq 1 ]] && break
+    out="notebooks/$name.ipynb"; tmp="notebooks/.$name.running.ipynb"; stage="logs/stage"
     echo "== $name ($preset) =="
     t0=$(date +%s)
     local params=()
     [[ "$preset" != quick ]] && params=(-p PRESET "$preset")
-    if jupytext --to ipynb -o "$tmp" "$src" >/dev/null &&
-       papermill "$tmp" "$tmp" --cwd notebooks -k python3 --log-level WARNING "${params[@]}" > "logs/$name.log" 2>&1; then
+    # Figures and claims.json go to a staging folder and replace figures/<name> only on success,
+    # so a failed run never overwrites the last good results.
+    rm -rf "$stage/$name"; mkdir -p "$stage"
+    if jupytext --to ipynb -o "$tmp" "notebooks/$name.py" >/dev/null &&
+       SAELIB_FIGURES="$ROOT/$stage" papermill "$tmp" "$tmp" --cwd notebooks -k python3 --log-level WARNING "${params[@]}" \
+         > "logs/$name.log" 2>&1 && [[ $interrupted -eq 0 ]]; then
+      mkdir -p "$stage/$name" figures
+      rm -rf "figures/.$name.old"
+      [[ -d "figures/$name" ]] && mv "figures/$name" "figures/.$name.old"
+      mv "$stage/$name" "figures/$name" && rm -rf "figures/.$name.old"
       mv "$tmp" "$out"; status=ok
     else
-      mv "$tmp" "logs/$name.failed.ipynb" 2>/dev/null; status=FAILED; failed=1
-      echo "   failed: see logs/$name.log and logs/$name.failed.ipynb" >&2
+      mv "$tmp" "logs/$name.failed.ipynb" 2>/dev/null; failed=1
+      if [[ $interrupted -eq 1 ]]; then status=INTERRUPTED; else status=FAILED; fi
+      echo "   $status: see logs/$name.log and logs/$name.failed.ipynb (figures/$name keeps the last good results)" >&2
     fi
     dt=$(( $(date +%s) - t0 ))
     $PY -m saelib.companion.scoreboard record "$name" "$dt" "$status" "$preset"
   done
+  trap - INT
   $PY -m saelib.companion.scoreboard summary "${names[@]}"
   $PY -m saelib.companion.scoreboard readme
+  [[ $interrupted -eq 1 ]] && { echo "interrupted: the remaining notebooks were not run" >&2; return 130; }
   return $failed
 }
 

@@ -71,11 +71,14 @@ def readme() -> None:
     for n in notebooks():
         doc, run = _load(n, "claims.json"), _load(n, "run.json")
         claims = doc.get("claims", [])
+        status = run.get("status", "ok")
+        label = n if status == "ok" else f"{n} (last run {status}: these are the last good results)"
         for c in claims:
             cells = [_cell(c["claim"]), f"**{c['verdict']}**", _cell(c["measured"]), _cell(_interval(c)),
                      _cell(c["paper"] or "-")]
-            rows.append(f"| {n} | " + " | ".join(cells) + " |")
+            rows.append(f"| {label} | " + " | ".join(cells) + " |")
         t = f"{run['seconds'] / 60:.1f} min" if "seconds" in run else "-"
+        t = t if status == "ok" else f"last run {status} after {t}"
         nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {_tally(claims)} |")
     path = repo_root() / "README.md"
     text = path.read_text() if path.exists() else ""
