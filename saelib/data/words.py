@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from ..utils import atomic_path, cache_dir, check_range
-from .lm import DEFAULT_LM, load_lm, residual_at
+from ..utils import cache_dir, check_range
+from . import cache
+from .lm import DEFAULT_LM, load_lm, model_digest, residual_at
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
@@ -49,13 +49,16 @@ def first_letter_activations(model: str | None = None, layer: int = 15, max_word
     single-token alphabetic words (a fixed random sample), labelled by first letter. Cached."""
     model = model or DEFAULT_LM
     check_range("max_words", max_words, 26)
-    meta = dict(model=model, layer=layer, max_words=max_words, prefix=prefix, seed=seed, v=1)
+    meta = dict(model=model, layer=layer, max_words=max_words, prefix=prefix, seed=seed, v=2,
+                model_content=model_digest(model))
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir() / "absorption" / f"{key}.safetensors"
-    if path.exists():
-        t = load_file(str(path))
-        words = json.loads(path.with_suffix(".json").read_text())["words"]
-        return LabelledActs(t["acts"], t["labels"], words, 26)
+    t, info = cache.load_or_build(cache_dir() / "absorption" / f"{key}.safetensors",
+                                  lambda: _first_letter(model, layer, max_words, prefix, seed, batch_size, meta))
+    return LabelledActs(t["acts"], t["labels"], info["words"], 26)
+
+
+def _first_letter(model: str, layer: int, max_words: int, prefix: str, seed: int, batch_size: int,
+                  meta: dict) -> cache.Built:
     lm, tok = load_lm(model)
     vocab = alpha_words(tok)
     rng = np.random.default_rng(seed)
@@ -67,8 +70,4 @@ def first_letter_activations(model: str | None = None, layer: int = 15, max_word
     acts = torch.cat([residual_at(lm, tokens[i: i + batch_size], layer)[:, -1].float()
                       for i in range(0, len(tokens), batch_size)])
     labels = torch.tensor([LETTERS.index(w[0].lower()) for w in words])
-    with atomic_path(path.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({"words": words, **meta}))
-    with atomic_path(path) as tmp:
-        save_file({"acts": acts.contiguous(), "labels": labels}, str(tmp))
-    return LabelledActs(acts, labels, words, 26)
+    return {"acts": acts.contiguous(), "labels": labels}, {"words": words, **meta}

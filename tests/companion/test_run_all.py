@@ -25,7 +25,7 @@ STUBS = {
 def _repo(tmp_path: Path) -> tuple[Path, dict]:
     repo = tmp_path / "repo"
     (repo / "notebooks").mkdir(parents=True)
-    for name in ("run_all.sh", "pyproject.toml", "environment.yml"):
+    for name in ("run_all.sh", "pyproject.toml", "environment.yml", "constraints.txt"):
         shutil.copy(ROOT / name, repo / name)
     bin_ = tmp_path / "bin"
     bin_.mkdir()
@@ -34,7 +34,7 @@ def _repo(tmp_path: Path) -> tuple[Path, dict]:
         (bin_ / name).chmod(0o755)
     prefix = tmp_path / "prefix"
     prefix.mkdir()
-    stamp = subprocess.run("cat pyproject.toml environment.yml | sha256sum | cut -c1-16", shell=True, cwd=repo,
+    stamp = subprocess.run("cat pyproject.toml environment.yml constraints.txt | sha256sum | cut -c1-16", shell=True, cwd=repo,
                            capture_output=True, text=True, check=True).stdout.strip()
     (prefix / f".saelib-installed-{stamp}").touch()                  # "already installed"
     env = {"PATH": f"{bin_}:/usr/bin:/bin", "CONDA_DEFAULT_ENV": "saelib", "FAKE_PREFIX": str(prefix),
