@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from .losses import auxk_loss
 from .sae import SAE, TrainStep
-from .utils import check_choice, check_range, seed_everything
+from .utils import check_choice, check_flag, check_int, check_range, seed_everything
 
 SparsePath = Literal["auto", "on", "off"]
 """``"auto"``: the sparse fast path when the sparsifier supports it; ``"on"``: require it; ``"off"``: dense autograd."""
@@ -70,11 +70,18 @@ class TrainConfig:
     loss_terms: dict[str, Callable[["TrainState"], Tensor]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        check_range("epochs", self.epochs, 0, lo_open=True)
-        check_range("batch_size", self.batch_size, 1)
+        check_range("epochs", self.epochs, 0, 1e9, lo_open=True)
+        check_int("batch_size", self.batch_size, 1)
         check_range("lr", self.lr, 0, lo_open=True)
-        check_range("beta1", self.beta1, 0, 1)
-        check_range("beta2", self.beta2, 0, 1)
+        if not math.isfinite(self.lr):
+            raise ValueError(f"lr must be finite, got {self.lr!r}")
+        for name in ("beta1", "beta2"):
+            check_range(name, getattr(self, name), 0, 1)
+            if getattr(self, name) >= 1:
+                raise ValueError(f"{name} must be in [0, 1) (Adam divides by 1 - {name}^t), got {getattr(self, name)!r}")
+        for name in ("unit_norm_decoder", "normalize_input", "init_b_dec_to_mean", "progress"):
+            check_flag(name, getattr(self, name))
+        check_int("seed", self.seed, 0)
         for name in ("warmup_frac", "decay_frac", "sparsity_warmup_frac"):
             check_range(name, getattr(self, name), 0, 1)
         if self.warmup_frac + self.decay_frac > 1:
@@ -84,13 +91,13 @@ class TrainConfig:
         check_range("sparsity_coeff", self.sparsity_coeff, 0)
         check_range("auxk_coeff", self.auxk_coeff, 0)
         if self.auxk_k is not None:
-            check_range("auxk_k", self.auxk_k, 1)
-        check_range("dead_window_tokens", self.dead_window_tokens, 1)
+            check_int("auxk_k", self.auxk_k, 1)
+        check_int("dead_window_tokens", self.dead_window_tokens, 1)
         check_choice("sparse", self.sparse, get_args(SparsePath))
         check_choice("matmul_precision", self.matmul_precision, get_args(MatmulPrecision))
-        check_range("log_every", self.log_every, 1)
+        check_int("log_every", self.log_every, 1)
         if self.checkpoint_every is not None:
-            check_range("checkpoint_every", self.checkpoint_every, 1)
+            check_int("checkpoint_every", self.checkpoint_every, 1)
             if self.checkpoint_dir is None:
                 raise ValueError("checkpoint_every needs checkpoint_dir")
 

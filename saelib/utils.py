@@ -54,6 +54,35 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+@contextlib.contextmanager
+def building(target: str | Path, done: str) -> Iterator[Path | None]:
+    """Build the folder ``target`` once, safely across processes: yield a fresh temp folder to fill
+    (renamed onto ``target`` on success), or None when ``target/done`` already exists.
+
+    An exclusive lock (``fcntl.flock`` on ``.<name>.lock`` beside it) makes a second process wait for
+    the first and then find the folder built; an incomplete ``target`` (no ``done`` file) is replaced.
+    """
+    import fcntl
+    import shutil
+
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / done).exists():
+            yield None
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            yield tmp
+            if not (tmp / done).exists():
+                raise RuntimeError(f"building {target} wrote no {done}")
+            shutil.rmtree(target, ignore_errors=True)  # an incomplete earlier attempt
+            tmp.rename(target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def check_choice(name: str, value: object, choices: tuple | list) -> None:
     """Raise a ValueError naming ``name`` and the accepted values if ``value`` is not one of them."""
     if value not in choices:
@@ -62,12 +91,35 @@ def check_choice(name: str, value: object, choices: tuple | list) -> None:
 
 def check_range(name: str, value: float, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False) -> None:
-    """Raise a ValueError naming ``name`` and the accepted range if ``value`` falls outside it."""
-    bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi)
+    """Raise naming ``name`` and the accepted range if ``value`` is not a number inside it.
+
+    A bool or a string is refused as a number (``True`` would pass as 1, ``"1e-3"`` fail deep inside).
+    """
+    if isinstance(value, (bool, str, bytes)) or value is None:
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    try:
+        bad = (lo is not None and (value <= lo if lo_open else value < lo)) or (hi is not None and value > hi)
+    except TypeError as err:
+        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}") from err
     if bad or value != value:  # NaN check
         lb = "(" if lo_open else "["
         raise ValueError(f"{name} must be in {lb}{lo if lo is not None else '-inf'}, "
                          f"{hi if hi is not None else 'inf'}], got {value!r}")
+
+
+def check_int(name: str, value: int, lo: int | None = None, hi: int | None = None) -> None:
+    """Like :func:`check_range`, and ``value`` must be a whole number (not a bool, not 2.5)."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    check_range(name, value, lo, hi)
+
+
+def check_flag(name: str, value: bool) -> None:
+    """``value`` must be True or False (the string "False" is truthy and would mean True)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 def figures_dir(notebook: str) -> Path:

@@ -117,7 +117,7 @@ def test_bad_data_is_refused_before_the_first_step(bad, match):
         train_sae(SAE(16, 32, "topk", k=4, seed=0), bad(_raw_data()), TrainConfig(progress=False))
 
 
-@pytest.mark.parametrize("lr", [float("inf"), 1e12])
+@pytest.mark.parametrize("lr", [1e12, 1e30])
 def test_a_diverging_run_stops_with_the_step_and_keeps_the_last_good_state(lr):
     sae = SAE(16, 32, "relu", seed=0)
     cfg = TrainConfig(epochs=3, batch_size=100, lr=lr, warmup_frac=0.0, sparsity_coeff=1e-3, progress=False,
@@ -151,3 +151,20 @@ def test_mid_training_checkpoints_read_raw_activations(tmp_path):
     assert last.metadata["folded_input_scale"] and last.metadata["checkpoint_step"] == 20
     # the last checkpoint is the final model, so both read raw x identically
     assert torch.allclose(last(x[:64]), res.sae(x[:64]), atol=1e-5)
+
+
+@pytest.mark.parametrize("field,value,error,match", [
+    ("lr", "1e-3", TypeError, "lr must be a number, got str"),
+    ("lr", float("inf"), ValueError, "lr must be finite"),
+    ("batch_size", True, TypeError, "batch_size must be an int, got bool"),
+    ("batch_size", 2.5, TypeError, "batch_size must be an int, got float"),
+    ("normalize_input", "False", TypeError, "normalize_input must be True or False"),
+    ("unit_norm_decoder", 0, TypeError, "unit_norm_decoder must be True or False"),
+    ("beta2", 1.0, ValueError, r"beta2 must be in \[0, 1\)"),
+    ("epochs", float("inf"), ValueError, "epochs must be in"),
+    ("auxk_k", 2.5, TypeError, "auxk_k must be an int"),
+    ("seed", -1, ValueError, "seed must be in"),
+])
+def test_wrong_types_are_named(field, value, error, match):
+    with pytest.raises(error, match=match):
+        TrainConfig(**{field: value})

@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from ..utils import cache_dir, check_range
+from ..utils import cache_dir, check_int, check_range
 from . import cache
 from .lm import DEFAULT_LM, LMTail, load_lm, model_digest, residual_at
-from .text import DEFAULT_CORPUS, load_corpus, tokenize_and_chunk
+from .text import DEFAULT_CORPUS, LOCAL_CORPORA, load_corpus, tokenize_and_chunk
 
 FORMAT_VERSION = 2  # 2: tensors and info in one hash-verified file (data/cache.py); local models keyed by content
 
@@ -78,10 +78,16 @@ def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORP
             n_tokens: int = 160_000, ctx_len: int = 128, outlier_factor: float = 10.0,
             batch_size: int = 16, device: str = "cpu", progress: bool = True) -> Activations:
     """Residual activations after block ``layer`` on ~``n_tokens`` tokens of ``corpus[split]``, cached."""
+    # every argument is checked before the LM loads (a first load converts the GGUF: ~20 s)
     if split not in ("train", "eval"):
         raise ValueError(f"split must be one of ['train', 'eval'], got {split!r}")
-    if n_tokens < ctx_len:
-        raise ValueError(f"n_tokens must be >= ctx_len={ctx_len}, got {n_tokens}")
+    check_int("layer", layer, 0)
+    check_int("ctx_len", ctx_len, 3)   # the splice's loss needs predictions at positions 1 .. T-2
+    check_int("n_tokens", n_tokens, ctx_len)
+    check_int("batch_size", batch_size, 1)
+    check_range("outlier_factor", outlier_factor, 0, lo_open=True)
+    if corpus.startswith("local:") and corpus not in LOCAL_CORPORA:
+        raise ValueError(f"corpus must be one of {sorted(LOCAL_CORPORA)} or an HF dataset name, got {corpus!r}")
     meta = dict(model=model, layer=layer, corpus=corpus, split=split, n_tokens=n_tokens, ctx_len=ctx_len,
                 outlier_factor=outlier_factor)
     path = cache_dir() / "activations" / f"{_key(**meta, model_content=model_digest(model))}.safetensors"

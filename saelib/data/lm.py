@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from ..utils import cache_dir
+from ..utils import building, cache_dir
 
 DEFAULT_LM = "local:SmolLM2-135M-Instruct"
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -28,19 +28,22 @@ def smollm2_gguf_dir() -> Path:
 
 
 def _convert_gguf(target: Path) -> None:
-    """De-quantise the GGUF once (~20 s) and save an fp32 transformers checkpoint (~0.5 GB)."""
+    """De-quantise the GGUF once (~20 s) and save an fp32 transformers checkpoint (~0.5 GB).
+
+    Safe when two kernels start together: one converts, the other waits and reuses it."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    src = smollm2_gguf_dir()
-    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
-    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
-    model.hf_quantizer = None
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    tmp = target.with_name(target.name + ".tmp")
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    tmp.rename(target)
+    with building(target, done="config.json") as out:
+        if out is None:
+            return
+        src = smollm2_gguf_dir()
+        tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
+        model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE, dtype=torch.float32)
+        model.hf_quantizer = None
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        tok.save_pretrained(out)
+        model.save_pretrained(out)
 
 
 def model_digest(name: str) -> str | None:
@@ -93,8 +96,12 @@ def _load_lm(name: str, content: str | None):
         raise ValueError(f"model must be {DEFAULT_LM!r} or an HF model name/folder, got {name!r}")
     else:
         name_or_path = name
-    tok = AutoTokenizer.from_pretrained(name_or_path)
-    model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, attn_implementation="sdpa")
+    try:
+        tok = AutoTokenizer.from_pretrained(name_or_path)
+        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32, attn_implementation="sdpa")
+    except (OSError, ValueError) as err:  # transformers raises either for a missing or incomplete model
+        raise OSError(f"could not load the model {name!r}: not a local folder with a saved model, and not "
+                      f"reachable on the hub (offline?). The offline default is {DEFAULT_LM!r}. ({err})") from err
     model.eval().requires_grad_(False)
     return model, tok
 

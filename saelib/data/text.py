@@ -16,7 +16,7 @@ from torch import Tensor
 
 DEFAULT_CORPUS = "local:gensim-wiki+lee"
 EVAL_EVERY = 10
-_LOCAL = {"local:gensim-wiki+lee": ("wiki", "lee"), "local:gensim-wiki": ("wiki",), "local:gensim-lee": ("lee",)}
+LOCAL_CORPORA = {"local:gensim-wiki+lee": ("wiki", "lee"), "local:gensim-wiki": ("wiki",), "local:gensim-lee": ("lee",)}
 
 
 def _clean_wiki(text: str) -> str:
@@ -53,9 +53,9 @@ def load_corpus(name: str = DEFAULT_CORPUS, text_field: str = "text", **load_kwa
     (``"name:config"``); 5% is held out with a fixed seed.
     """
     if name.startswith("local:"):
-        if name not in _LOCAL:
-            raise ValueError(f"corpus must be one of {sorted(_LOCAL)} or an HF dataset name, got {name!r}")
-        docs = _local_documents(_LOCAL[name])
+        if name not in LOCAL_CORPORA:
+            raise ValueError(f"corpus must be one of {sorted(LOCAL_CORPORA)} or an HF dataset name, got {name!r}")
+        docs = _local_documents(LOCAL_CORPORA[name])
         split = {"train": [d for i, d in enumerate(docs) if i % EVAL_EVERY != EVAL_EVERY - 1],
                  "eval": [d for i, d in enumerate(docs) if i % EVAL_EVERY == EVAL_EVERY - 1]}
         return DatasetDict({k: Dataset.from_dict({"text": [t for _, t in v], "source": [s for s, _ in v]})

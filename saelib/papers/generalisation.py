@@ -11,8 +11,8 @@ import copy
 import hashlib
 import json
 import math
-import shutil
 import time
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -23,7 +23,7 @@ from ..data.harvest import Activations
 from ..data.lm import DEFAULT_LM, load_lm
 from ..data.text import load_corpus, tokenize_and_chunk
 from ..sae import SAE
-from ..utils import cache_dir, check_range, seed_everything
+from ..utils import building, cache_dir, check_range, seed_everything
 
 # ---- a cheap fine-tuned variant of the default LM ------------------------------------------------
 
@@ -46,8 +46,15 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
                     seed=seed, bf16=bf16, v=1)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     target = cache_dir() / "lm" / f"finetuned-{key}"
-    if (target / "finetune.json").exists():
-        return str(target)
+    with building(target, done="finetune.json") as out:  # once, even with two kernels starting together
+        if out is not None:
+            _finetune(out, settings, progress)
+    return str(target)
+
+
+def _finetune(out: Path, settings: dict, progress: bool) -> None:
+    base, corpus, ctx_len, seed, lr = (settings[k] for k in ("base", "corpus", "ctx_len", "seed", "lr"))
+    n_steps, batch_size, bf16 = settings["n_steps"], settings["batch_size"], settings["bf16"]
     model, tok = load_lm(base)
     model = copy.deepcopy(model).train().requires_grad_(True)
     tokens = tokenize_and_chunk(load_corpus(corpus)["train"], tok, ctx_len, max_tokens=n_steps * batch_size * ctx_len)
@@ -66,15 +73,10 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
         opt.step()
         losses.append(loss.item())
     model.eval().requires_grad_(False)
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    (tmp / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    (out / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
                                                    "seconds": time.perf_counter() - t0}, indent=2))
-    shutil.rmtree(target, ignore_errors=True)
-    tmp.rename(target)
-    return str(target)
 
 
 # ---- evaluation helpers: by position ------------------------------------------------------------

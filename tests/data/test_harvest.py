@@ -90,3 +90,27 @@ def test_harvest_is_cached_and_splice_identity_gives_zero_delta(tiny_lm, tmp_pat
     assert res["delta_lm_loss"] == pytest.approx(0.0, abs=1e-6)
     assert res["ce_recovered"] == pytest.approx(1.0)
     assert splice.ce_zero > splice.ce_clean
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    (dict(layer="15"), TypeError, "layer must be an int"),
+    (dict(layer=-1), ValueError, "layer must be in"),
+    (dict(ctx_len=1), ValueError, "ctx_len must be in"),
+    (dict(batch_size=0), ValueError, "batch_size must be in"),
+    (dict(outlier_factor=-1.0), ValueError, "outlier_factor must be in"),
+    (dict(corpus="local:nope"), ValueError, "corpus must be one of"),
+])
+def test_harvest_checks_its_arguments_before_loading_the_lm(kw, error, match, monkeypatch):
+    import saelib.data.harvest as h
+
+    def no_lm(*a, **k):
+        raise AssertionError("the LM was loaded before the arguments were checked")
+    monkeypatch.setattr(h, "load_lm", no_lm)
+    with pytest.raises(error, match=match):
+        harvest(**{"model": "no/such-model", "split": "eval", "n_tokens": 256, "ctx_len": 32, **kw})
+
+
+def test_an_unloadable_model_is_named(tmp_path):
+    from saelib.data.lm import load_lm
+    with pytest.raises(OSError, match=f"could not load the model '{tmp_path}'"):
+        load_lm(str(tmp_path))                   # an empty local folder: no saved model
