@@ -74,8 +74,11 @@ def test_ctrl_c_stops_the_run(tmp_path):
     repo, env = _repo(tmp_path)
     _notebook(repo, "97_slow", "sleep 20\n")
     _notebook(repo, "98_next", "true\n")
+    # A shell started in the background inherits SIGINT *ignored* (and bash cannot trap an ignored signal):
+    # give the run the default disposition, as a terminal would.
     p = subprocess.Popen(["bash", "run_all.sh"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, start_new_session=True)
+                         text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.5)
     os.killpg(p.pid, signal.SIGINT)
     _, err = p.communicate(timeout=15)
