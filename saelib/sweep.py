@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from .metrics.reconstruction import evaluate
 from .metrics.splice import Splice
@@ -31,6 +30,7 @@ from .sae import SAE
 from .sparsifiers import SPARSIFIERS
 from .train import TrainConfig, TrainResult, dataset_scale, train_sae
 from .utils import check_range
+from .utils import progress as progress_bar
 
 COLUMNS = ["label", "arch", "width", "expansion", "k", "lam", "l0", "fvu", "nmse", "delta_lm_loss",
            "ce_recovered", "dead_frac", "hf_10", "hf_1", "norm_ratio", "train_s"]
@@ -129,9 +129,9 @@ def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor, base: TrainC
     base = base or TrainConfig()
     d = x_train.shape[1]
     rows = []
-    bar = tqdm(runs, desc="sweep", disable=not progress)
+    bar = progress_bar(runs, desc="sweep", disable=not progress)
     for run in bar:
-        bar.set_postfix_str(run.label)
+        bar.set_postfix_str(run.label, refresh=False)
         kw = dict(run.sparsifier_kwargs)
         if run.k is not None:
             kw["k"] = run.k

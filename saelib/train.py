@@ -27,11 +27,10 @@ from typing import Callable, Literal, NamedTuple, get_args
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from .losses import auxk_loss
 from .sae import SAE, TrainStep
-from .utils import check_choice, check_flag, check_int, check_range, seed_everything
+from .utils import check_choice, check_flag, check_int, check_range, progress, seed_everything
 
 SparsePath = Literal["auto", "on", "off"]
 """``"auto"``: the sparse fast path when the sparsifier supports it; ``"on"``: require it; ``"off"``: dense autograd."""
@@ -214,8 +213,7 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
     sae.train()
     step = 0
     try:
-        for step in tqdm(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress,
-                         mininterval=5.0):
+        for step in progress(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress):
             if pos + bs > n:
                 order, pos = torch.randperm(n, generator=gen), 0
             state.step, state.batch_index = step, order[pos: pos + bs]

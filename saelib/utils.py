@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import random
 import tempfile
 from pathlib import Path
@@ -81,6 +82,16 @@ def building(target: str | Path, done: str) -> Iterator[Path | None]:
             tmp.rename(target)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def progress(iterable=None, desc: str = "", disable: bool = False, **kwargs):
+    """A tqdm progress bar: live in a terminal; where stderr is not a terminal (a notebook run by
+    papermill or nbval, a log file) it redraws at most every 30 s, so a stored output keeps a line or
+    two per loop instead of a wall of them."""
+    from tqdm import tqdm
+
+    kwargs.setdefault("mininterval", 5.0 if sys.stderr.isatty() else 30.0)
+    return tqdm(iterable, desc=desc, disable=disable, **kwargs)
 
 
 def check_choice(name: str, value: object, choices: tuple | list) -> None:

@@ -22,9 +22,9 @@ from functools import cached_property
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
 from ..utils import cache_dir, check_int, check_range
+from ..utils import progress as progress_bar
 from . import cache
 from .lm import DEFAULT_LM, LMTail, load_lm, model_digest, residual_at
 from .text import DEFAULT_CORPUS, LOCAL_CORPORA, load_corpus, tokenize_and_chunk
@@ -104,8 +104,8 @@ def _harvest(model: str, layer: int, corpus: str, split: str, n_tokens: int, ctx
     try:
         lm.to(device)
         chunks = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
-                  for i in tqdm(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
-                                disable=not progress, mininterval=5.0)]
+                  for i in progress_bar(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
+                                        disable=not progress)]
     finally:
         lm.to(home)
     resid = torch.cat(chunks).float().contiguous()
@@ -162,8 +162,8 @@ def _gradients(acts: Activations, n_seq: int, meta: dict, batch_size: int, devic
     keep = acts.keep[:n_seq]
     rows = []
     try:
-        for i in tqdm(range(0, n_seq, batch_size), desc=f"gradients L{acts.meta['layer']} {acts.meta['split']}",
-                      disable=not progress, mininterval=5.0):
+        for i in progress_bar(range(0, n_seq, batch_size), desc=f"gradients L{acts.meta['layer']} {acts.meta['split']}",
+                              disable=not progress):
             j = min(i + batch_size, n_seq)
             g = sequence_gradients(tail, acts.resid[i:j].to(device), acts.tokens[i:j].to(device)).cpu()
             rows.append(g[keep[i:j]])

@@ -17,13 +17,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from ..data.harvest import Activations
 from ..data.lm import DEFAULT_LM, load_lm
 from ..data.text import load_corpus, tokenize_and_chunk
 from ..sae import SAE
 from ..utils import building, cache_dir, check_range, seed_everything
+from ..utils import progress as progress_bar
 
 # ---- a cheap fine-tuned variant of the default LM ------------------------------------------------
 
@@ -63,7 +63,7 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     losses: list[float] = []
     t0 = time.perf_counter()
-    for step in tqdm(range(n_steps), desc="fine-tune", disable=not progress, mininterval=5.0):
+    for step in progress_bar(range(n_steps), desc="fine-tune", disable=not progress):
         idx = order[(torch.arange(batch_size) + step * batch_size) % len(tokens)]
         batch = tokens[idx]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and batch.device.type == "cpu"):

@@ -33,11 +33,11 @@ from typing import Any, Literal, NamedTuple, get_args
 import pandas as pd
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from ..sae import SAE
 from ..sparsifiers.topk import TopKAbs
 from ..utils import check_choice, check_range, seed_everything
+from ..utils import progress as progress_bar
 
 Method = Literal["pam", "adam_tied", "adam_untied"]
 Activation = Literal["topk_abs", "relu"]
@@ -205,7 +205,7 @@ def fit(sae: SAE, x_train: Tensor, x_test: Tensor, method: Method = "pam", cfg: 
     n, bs = len(x_train), min(cfg.batch_size, len(x_train))
     rows = [{"epoch": 0, **_eval_row(sae, x_train, x_test, tied, cfg), "seconds": 0.0}]
     t0 = time.perf_counter()
-    for epoch in tqdm(range(1, cfg.epochs + 1), desc=method, disable=not cfg.progress, mininterval=5.0):
+    for epoch in progress_bar(range(1, cfg.epochs + 1), desc=method, disable=not cfg.progress):
         anchor = (sae.W_enc.detach().clone(), sae.b_enc.detach().clone())
         order = torch.randperm(n, generator=gen)
         for start in range(0, n, bs):
@@ -275,8 +275,8 @@ def data_fraction_study(x_train: Tensor, x_test: Tensor, make: Any, cfg: PAMConf
         check_range("fractions", f, 0, 1, lo_open=True)
     n = len(x_train)
     rows = []
-    bar = tqdm(total=len(seeds) * len(fractions) * len(methods), desc="data fractions", disable=not progress,
-               mininterval=5.0)
+    bar = progress_bar(total=len(seeds) * len(fractions) * len(methods), desc="data fractions",
+                       disable=not progress)
     for seed in seeds:
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(10_000 + seed))
         for frac in fractions:
