@@ -86,11 +86,13 @@ def building(target: str | Path, done: str) -> Iterator[Path | None]:
 
 def progress(iterable=None, desc: str = "", disable: bool = False, **kwargs):
     """A tqdm progress bar: live in a terminal; where stderr is not a terminal (a notebook run by
-    papermill or nbval, a log file) it redraws at most every 30 s, so a stored output keeps a line or
-    two per loop instead of a wall of them."""
+    papermill or nbval, a log file) it appears only for loops longer than 30 s and redraws at most
+    every 30 s, so a stored output keeps a line or two per long loop instead of a wall of them."""
     from tqdm import tqdm
 
-    kwargs.setdefault("mininterval", 5.0 if sys.stderr.isatty() else 30.0)
+    tty = sys.stderr.isatty()
+    kwargs.setdefault("mininterval", 5.0 if tty else 30.0)
+    kwargs.setdefault("delay", 0.0 if tty else 30.0)
     return tqdm(iterable, desc=desc, disable=disable, **kwargs)
 
 
