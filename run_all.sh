@@ -79,6 +79,16 @@ run_notebooks() {
   local interrupted=0
   trap 'interrupted=1' INT
   local failed=0 name out tmp stage t0 dt status
+  # The shared harvest first, timed on its own: the notebooks' budgets exclude it.
+  echo "== shared harvest ($preset) =="
+  t0=$(date +%s)
+  if ! $PY -m saelib.companion.notebook "$preset" > logs/shared_harvest.log 2>&1; then
+    trap - INT
+    [[ $interrupted -eq 1 ]] && { echo "interrupted: no notebook was run" >&2; return 130; }
+    tail -20 logs/shared_harvest.log >&2; echo "shared harvest failed: see logs/shared_harvest.log" >&2
+    return 1
+  fi
+  echo "   $(( $(date +%s) - t0 )) s"
   for name in "${names[@]}"; do
     [[ $interrupted -eq 1 ]] && break
     out="notebooks/$name.ipynb"; tmp="notebooks/.$name.running.ipynb"; stage="logs/stage"

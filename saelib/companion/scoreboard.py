@@ -7,13 +7,22 @@
 from __future__ import annotations
 
 import json
+import os
+import platform
 import re
+import subprocess
 import sys
+from importlib import metadata
 
 from ..utils import atomic_path, figures_dir, repo_root
 
 START, END = "<!-- scoreboard:start -->", "<!-- scoreboard:end -->"
 NB_START, NB_END = "<!-- notebooks:start -->", "<!-- notebooks:end -->"
+BUDGET_MIN = {"00_quickstart": 4, "01_llama_scope": 5, "02_batchtopk": 3, "03_jumprelu": 3, "04_mutual_choice": 4,
+              "05_gradient_sae": 4.5, "06_atm": 3, "07_seed_stability": 4, "08_feature_consistency": 4.5,
+              "09_splinterp_mnist": 3, "10_splinterp_llm": 3.5}
+"""Each notebook's solo wall-time budget on 2 CPU cores (quick preset; the shared harvest excluded)."""
+PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "scikit-learn", "safetensors", "papermill")
 
 
 def _load(name: str, file: str) -> dict:
@@ -21,9 +30,39 @@ def _load(name: str, file: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def provenance() -> dict:
+    """Commit (and whether the tree had changes), package versions, CPU and thread count of this run."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return ""
+    versions = {}
+    for pkg in PACKAGES:
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    import torch
+
+    return {"commit": git("rev-parse", "--short=12", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno")),
+            "python": platform.python_version(), "packages": versions,
+            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads()}
+
+
 def record(name: str, seconds: str, status: str, preset: str) -> None:
-    with atomic_path(figures_dir(name) / "run.json") as tmp:
-        tmp.write_text(json.dumps({"seconds": int(seconds), "status": status, "preset": preset}))
+    """Write run.json: time, status and preset of the last run; the ``"data"`` and ``"provenance"`` of the
+    results in figures/<name> (this run's when it succeeded, else the last good run's, which stay)."""
+    path = figures_dir(name) / "run.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    doc = {"seconds": int(seconds), "status": status, "preset": preset,
+           **{k: old[k] for k in ("data", "provenance") if k in old}}
+    if status == "ok":
+        doc["provenance"] = provenance()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
 
 
 def notebooks() -> list[str]:
@@ -31,10 +70,15 @@ def notebooks() -> list[str]:
 
 
 def summary(names: list[str]) -> str:
-    lines = [f"{'notebook':<28} {'time':>7}  {'claims':>8}  status", "-" * 56]
+    lines = [f"{'notebook':<28} {'time':>7} {'budget':>7}  {'claims':>8}  status", "-" * 64]
     for n in names or notebooks():
         run, claims = _load(n, "run.json"), _load(n, "claims.json").get("claims", [])
-        lines.append(f"{n:<28} {run.get('seconds', 0):>6}s  {_tally(claims):>8}  {run.get('status', '?')}")
+        t, budget = run.get("seconds", 0), BUDGET_MIN.get(n)
+        row = f"{n:<28} {t / 60:>5.1f}m {'' if budget is None else f'{budget:g}m':>7}  {_tally(claims):>8}  "
+        row += run.get("status", "?")
+        if budget is not None and t > 60 * budget:
+            row += f"  (over budget by {t / 60 - budget:.1f} min)"
+        lines.append(row)
     return "\n".join(lines)
 
 

@@ -1,8 +1,14 @@
 """Harvest residual-stream activations once and cache them (safetensors in ``cache_dir()``).
 
 The cache key holds everything that determines the content: model, layer, corpus, split,
-token count, context length, outlier rule and a format version. Every notebook that asks
-for the same harvest reuses the same file.
+token count, context length, chunk order, outlier rule and a format version. Every notebook that
+asks for the same harvest reuses the same file.
+
+Which text: the first ceil(n_tokens / ctx_len) chunks of the split in its fixed seeded order
+(:func:`saelib.data.text.chunk_split`; ``n_tokens=None`` takes the whole split), so a smaller
+harvest holds the same sequences as the start of a larger one. Only those chunks go through the
+LM. Each token's document is kept (``doc``), and ``meta["data"]`` counts the documents, tokens and
+sequences per source (:func:`saelib.data.text.data_record`).
 
 Kept tokens: position 0 of every chunk is dropped (an attention sink with a ~100x norm;
 the tokenizer adds no BOS), and so are *outliers*: tokens whose norm exceeds
@@ -23,24 +29,34 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..utils import cache_dir, check_int, check_range
+from ..utils import cache_dir, check_choice, check_int, check_range
 from ..utils import progress as progress_bar
 from . import cache
 from .lm import DEFAULT_LM, LMTail, load_lm, model_digest, residual_at
-from .text import DEFAULT_CORPUS, LOCAL_CORPORA, load_corpus, tokenize_and_chunk
+from .text import DEFAULT_CORPUS, LOCAL_CORPORA, Order, chunk_split, data_record, load_corpus, sequence_documents
 
-FORMAT_VERSION = 2  # 2: tensors and info in one hash-verified file (data/cache.py); local models keyed by content
+FORMAT_VERSION = 3  # 3: chunk order in the key, per-token documents stored; 2: one hash-verified file
 
 
 @dataclass
 class Activations:
     """Residual activations of a tokenised corpus: ``resid`` (n_seq, T, d), ``tokens`` (n_seq, T),
-    ``keep`` (n_seq, T) marks the tokens used for training/evaluation (``acts`` = resid[keep])."""
+    ``keep`` (n_seq, T) marks the tokens used for training/evaluation (``acts`` = resid[keep]);
+    ``doc`` (n_seq, T), when known, the index in the split of each token's document."""
 
     resid: Tensor
     tokens: Tensor
     keep: Tensor
     meta: dict = field(default_factory=dict)
+    doc: Tensor | None = None
+
+    @cached_property
+    def sequence_documents(self) -> Tensor:
+        """(n_seq,) each sequence's document (the one giving most of its tokens): the unit to resample
+        when one document contributes several sequences."""
+        if self.doc is None:
+            raise ValueError("these activations carry no per-token documents (doc is None)")
+        return sequence_documents(self.doc)
 
     @cached_property
     def acts(self) -> Tensor:
@@ -75,49 +91,54 @@ def _key(**kw) -> str:
 
 
 def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORPUS, split: str = "train",
-            n_tokens: int = 160_000, ctx_len: int = 128, outlier_factor: float = 10.0,
-            batch_size: int = 16, device: str = "cpu", progress: bool = True) -> Activations:
-    """Residual activations after block ``layer`` on ~``n_tokens`` tokens of ``corpus[split]``, cached."""
+            n_tokens: int | None = 160_000, ctx_len: int = 128, outlier_factor: float = 10.0,
+            batch_size: int = 16, device: str = "cpu", progress: bool = True, order: Order = "file") -> Activations:
+    """Residual activations after block ``layer`` on ~``n_tokens`` tokens of ``corpus[split]`` (None: all of it)
+    in chunk ``order`` (module docstring), cached."""
     # every argument is checked before the LM loads (a first load converts the GGUF: ~20 s)
     if split not in ("train", "eval"):
         raise ValueError(f"split must be one of ['train', 'eval'], got {split!r}")
     check_int("layer", layer, 0)
     check_int("ctx_len", ctx_len, 3)   # the splice's loss needs predictions at positions 1 .. T-2
-    check_int("n_tokens", n_tokens, ctx_len)
+    if n_tokens is not None:
+        check_int("n_tokens", n_tokens, ctx_len)
+    check_choice("order", order, ("permuted", "file"))
     check_int("batch_size", batch_size, 1)
     check_range("outlier_factor", outlier_factor, 0, lo_open=True)
     if corpus.startswith("local:") and corpus not in LOCAL_CORPORA:
         raise ValueError(f"corpus must be one of {sorted(LOCAL_CORPORA)} or an HF dataset name, got {corpus!r}")
     meta = dict(model=model, layer=layer, corpus=corpus, split=split, n_tokens=n_tokens, ctx_len=ctx_len,
-                outlier_factor=outlier_factor)
+                outlier_factor=outlier_factor, order=order)
     path = cache_dir() / "activations" / f"{_key(**meta, model_content=model_digest(model))}.safetensors"
     t, info = cache.load_or_build(path, lambda: _harvest(model, layer, corpus, split, n_tokens, ctx_len,
-                                                         outlier_factor, batch_size, device, progress))
-    return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **info})
+                                                         outlier_factor, batch_size, device, progress, order))
+    return Activations(t["resid"], t["tokens"], t["keep"].bool(), {**meta, **info}, t["doc"].long())
 
 
-def _harvest(model: str, layer: int, corpus: str, split: str, n_tokens: int, ctx_len: int, outlier_factor: float,
-             batch_size: int, device: str, progress: bool) -> cache.Built:
+def _harvest(model: str, layer: int, corpus: str, split: str, n_tokens: int | None, ctx_len: int,
+             outlier_factor: float, batch_size: int, device: str, progress: bool, order: Order) -> cache.Built:
     lm, tok = load_lm(model)
     home = next(lm.parameters()).device  # the LM is shared (cached): put it back where it was
-    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
+    chunks = chunk_split(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens, order=order)
+    tokens = chunks.tokens
     try:
         lm.to(device)
-        chunks = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
-                  for i in progress_bar(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
-                                        disable=not progress)]
+        parts = [residual_at(lm, tokens[i: i + batch_size].to(device), layer).cpu()
+                 for i in progress_bar(range(0, len(tokens), batch_size), desc=f"harvest L{layer} {split}",
+                                       disable=not progress)]
     finally:
         lm.to(home)
-    resid = torch.cat(chunks).float().contiguous()
+    resid = torch.cat(parts).float().contiguous()
     keep = keep_mask(resid, outlier_factor)
     info = {"n_seq": len(tokens), "n_kept": int(keep.sum()),
-            "n_outliers": int((~keep[:, 1:]).sum()), "median_norm": float(resid[:, 1:].norm(dim=-1).median())}
-    return {"resid": resid, "tokens": tokens, "keep": keep.to(torch.uint8)}, info
+            "n_outliers": int((~keep[:, 1:]).sum()), "median_norm": float(resid[:, 1:].norm(dim=-1).median()),
+            "data": data_record(chunks.doc, chunks.sources), "split_sequences": chunks.n_split_chunks}
+    return {"resid": resid, "tokens": tokens, "keep": keep.to(torch.uint8), "doc": chunks.doc.int()}, info
 
 
 # ---- LM-loss gradients at the hook (g-SAE) ------------------------------------------------------
 
-_META_KEYS = ("model", "layer", "corpus", "split", "n_tokens", "ctx_len", "outlier_factor")
+_META_KEYS = ("model", "layer", "corpus", "split", "n_tokens", "ctx_len", "outlier_factor", "order")
 
 
 def sequence_gradients(tail: LMTail, resid: Tensor, tokens: Tensor) -> Tensor:

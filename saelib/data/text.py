@@ -3,19 +3,35 @@
 Default (offline): gensim's bundled English Wikipedia excerpt (105 articles after dropping
 redirects and stubs) plus the Lee news corpus (300 stories, 294 distinct). Every 10th document goes to
 ``eval``. Online users pass any HF dataset name ("name" or "name:config").
+
+**Sample, don't truncate.** The local dump is ordered (alphabetical articles, then news), so the
+first N tokens of a split are a handful of documents. :func:`chunk_split` tokenises the *whole*
+split (documents joined by EOS), cuts it into ``ctx_len`` chunks (a chunk may span a document
+boundary) and fixes one seeded permutation of those chunks (``DATA_SEED``); a request for N tokens
+takes the first ceil(N / ctx_len) chunks of that order, so a smaller request is always a prefix of
+a larger one and every request spans the split's documents. ``order="file"`` keeps document order.
 """
 from __future__ import annotations
 
 import bz2
 import re
+from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
+import numpy as np
 import torch
 from datasets import Dataset, DatasetDict
 from torch import Tensor
 
+from ..utils import check_choice, check_int
+
 DEFAULT_CORPUS = "local:gensim-wiki+lee"
 EVAL_EVERY = 10
+DATA_SEED = 0  # the one permutation of each split's chunks (never tuned)
+Order = Literal["permuted", "file"]
+"""``"permuted"``: chunks in the split's fixed seeded order (the default); ``"file"``: document order."""
 LOCAL_CORPORA = {"local:gensim-wiki+lee": ("wiki", "lee"), "local:gensim-wiki": ("wiki",), "local:gensim-lee": ("lee",)}
 
 
@@ -70,20 +86,77 @@ def load_corpus(name: str = DEFAULT_CORPUS, text_field: str = "text", **load_kwa
     return DatasetDict({"train": parts["train"], "eval": parts["test"]})
 
 
-def tokenize_and_chunk(ds: Dataset, tokenizer, ctx_len: int, max_tokens: int | None = None) -> Tensor:
-    """Concatenate documents (separated by EOS) and cut into (n_seq, ctx_len) chunks, in order."""
-    if ctx_len < 2:
-        raise ValueError(f"ctx_len must be >= 2, got {ctx_len}")
-    eos = tokenizer.eos_token_id
-    ids: list[int] = []
-    need = None if max_tokens is None else max_tokens + ctx_len
-    for text in ds["text"]:
-        ids += tokenizer(text, add_special_tokens=False)["input_ids"] + ([eos] if eos is not None else [])
-        if need is not None and len(ids) >= need:
-            break
-    n_seq = len(ids) // ctx_len
+@dataclass(frozen=True)
+class Chunks:
+    """Chunks of one split: ``tokens`` (n_seq, ctx_len) and ``doc`` (n_seq, ctx_len), the index in the split
+    of the document each token comes from (an EOS belongs to the document it ends); ``sources[i]`` names
+    document i's source; ``n_split_chunks`` counts the chunks of the whole split."""
+
+    tokens: Tensor
+    doc: Tensor
+    sources: tuple[str, ...]
+    n_split_chunks: int
+
+
+def _tokenize_split(ds: Dataset, tokenizer, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Every document's token ids followed by EOS, concatenated; and the document index of each token."""
+    eos = [] if tokenizer.eos_token_id is None else [tokenizer.eos_token_id]
+    ids, doc, n = [], [], 0
+    for start in range(0, len(ds), batch):
+        for row in tokenizer(ds[start: start + batch]["text"], add_special_tokens=False)["input_ids"]:
+            ids.append(np.asarray(row + eos, dtype=np.int64))
+            doc.append(np.full(len(ids[-1]), n, dtype=np.int32))
+            n += 1
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.concatenate(ids) if ids else empty), (np.concatenate(doc) if doc else empty.astype(np.int32))
+
+
+def chunk_split(ds: Dataset, tokenizer, ctx_len: int, max_tokens: int | None = None,
+                order: Order = "permuted", seed: int = DATA_SEED) -> Chunks:
+    """The first ceil(``max_tokens`` / ctx_len) chunks of ``ds`` in ``order`` (all chunks if None); module docstring."""
+    check_int("ctx_len", ctx_len, 2)
+    check_choice("order", order, ("permuted", "file"))
     if max_tokens is not None:
-        n_seq = min(n_seq, -(-max_tokens // ctx_len))
-    if n_seq == 0:
+        check_int("max_tokens", max_tokens, 1)
+    ids, doc = _tokenize_split(ds, tokenizer)
+    n_all = len(ids) // ctx_len
+    if n_all == 0:
         raise ValueError(f"corpus too small for one chunk of ctx_len={ctx_len}")
-    return torch.tensor(ids[: n_seq * ctx_len]).view(n_seq, ctx_len)
+    n = n_all if max_tokens is None else min(n_all, -(-max_tokens // ctx_len))
+    if order == "permuted":
+        take = torch.randperm(n_all, generator=torch.Generator().manual_seed(seed))[:n]
+    else:
+        take = torch.arange(n)
+    tokens = torch.from_numpy(ids[: n_all * ctx_len]).view(n_all, ctx_len)[take]
+    docs = torch.from_numpy(doc[: n_all * ctx_len]).view(n_all, ctx_len)[take]
+    sources = tuple(ds["source"]) if "source" in ds.column_names else ("corpus",) * len(ds)
+    return Chunks(tokens.contiguous(), docs.contiguous(), sources, n_all)
+
+
+def tokenize_and_chunk(ds: Dataset, tokenizer, ctx_len: int, max_tokens: int | None = None,
+                       order: Order = "file") -> Tensor:
+    """The token ids of :func:`chunk_split` (``order="file"``: the first chunks in document order)."""
+    return chunk_split(ds, tokenizer, ctx_len, max_tokens, order).tokens
+
+
+def sequence_documents(doc: Tensor) -> Tensor:
+    """(n_seq,) the document each sequence belongs to: the one contributing most of its tokens (lowest on ties)."""
+    return torch.mode(doc, dim=1).values
+
+
+def data_record(doc: Tensor, sources: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Documents, tokens and sequences per source (and in all) for chunks whose per-token documents are ``doc``.
+
+    ``documents`` counts documents with at least one token here; ``split_documents`` those in the split;
+    a sequence counts for the source of :func:`sequence_documents`.
+    """
+    src = np.asarray(sources)
+    tok = Counter(src[doc.reshape(-1).numpy()].tolist())
+    docs = Counter(src[torch.unique(doc).numpy()].tolist())
+    seqs = Counter(src[sequence_documents(doc).numpy()].tolist())
+    split = Counter(sources)
+    names = sorted(split)
+    rec = {name: {"documents": docs[name], "split_documents": split[name], "tokens": tok[name],
+                  "sequences": seqs[name]} for name in names}
+    rec["all"] = {k: sum(r[k] for r in rec.values()) for k in ("documents", "split_documents", "tokens", "sequences")}
+    return rec

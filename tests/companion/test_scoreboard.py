@@ -11,3 +11,23 @@ def test_scoreboard_shows_intervals_and_counts_inconclusive_apart():
     assert _interval(old) == "-"
     assert _tally([new, old, {"verdict": "partly"}]) == "1/3 (1 inconclusive)"
     assert _tally([old]) == "1/1"
+
+
+def test_run_record_keeps_the_notebooks_data_record_and_adds_provenance(tmp_path, monkeypatch):
+    import json
+
+    from saelib.companion.notebook import record_run
+    from saelib.companion.scoreboard import record, summary
+    monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path))
+    record_run("02_batchtopk", data={"eval": {"all": {"documents": 39}}})       # what the notebook writes
+    record("02_batchtopk", "200", "ok", "quick")                                  # what run_all adds
+    run = json.loads((tmp_path / "02_batchtopk" / "run.json").read_text())
+    assert run["data"]["eval"]["all"]["documents"] == 39 and run["seconds"] == 200
+    assert {"commit", "packages", "cpus", "torch_threads"} <= set(run["provenance"])
+    assert "torch" in run["provenance"]["packages"]
+    good = run["provenance"]
+    record("02_batchtopk", "5", "FAILED", "quick")      # the last good results stay, with their records
+    run = json.loads((tmp_path / "02_batchtopk" / "run.json").read_text())
+    assert run["status"] == "FAILED" and run["data"]["eval"]["all"]["documents"] == 39 and run["provenance"] == good
+    record("02_batchtopk", "200", "ok", "quick")
+    assert "over budget by 0.3 min" in summary(["02_batchtopk"])                # its row is 3 min

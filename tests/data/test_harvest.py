@@ -19,7 +19,7 @@ def _tiny_acts(tiny_lm, layer=1, n_seq=3, T=12):
     keep = keep_mask(resid, 10.0)
     keep[1, 5] = False  # one "outlier": rows must still align
     meta = dict(model=tiny_lm, layer=layer, corpus="test", split="eval", n_tokens=n_seq * T, ctx_len=T,
-                outlier_factor=10.0)
+                outlier_factor=10.0, order="permuted")
     return Activations(resid, tokens, keep, meta)
 
 
@@ -114,3 +114,16 @@ def test_an_unloadable_model_is_named(tmp_path):
     from saelib.data.lm import load_lm
     with pytest.raises(OSError, match=f"could not load the model '{tmp_path}'"):
         load_lm(str(tmp_path))                   # an empty local folder: no saved model
+
+
+def test_permuted_harvest_is_a_prefix_of_a_larger_one_and_records_its_data(tiny_lm, tmp_path, monkeypatch):
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    kw = dict(model=tiny_lm, layer=1, corpus="local:gensim-wiki+lee", split="eval", ctx_len=32, progress=False,
+              order="permuted")
+    small, whole = harvest(n_tokens=64, **kw), harvest(n_tokens=None, **kw)
+    assert torch.equal(whole.tokens[:2], small.tokens) and torch.equal(whole.doc[:2], small.doc)
+    assert len(whole.tokens) == whole.meta["split_sequences"]
+    assert whole.meta["data"]["lee"]["documents"] == whole.meta["data"]["lee"]["split_documents"]
+    assert whole.sequence_documents.shape == (len(whole.tokens),)
+    with pytest.raises(ValueError, match="order must be one of"):
+        harvest(n_tokens=64, **{**kw, "order": "shuffled"})
