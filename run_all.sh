@@ -82,7 +82,7 @@ run_notebooks() {
   # The shared harvest first, timed on its own: the notebooks' budgets exclude it.
   echo "== shared harvest ($preset) =="
   t0=$(date +%s)
-  if ! $PY -m saelib.companion.notebook "$preset" > logs/shared_harvest.log 2>&1; then
+  if ! $PY -m saelib.companion.scoreboard harvest "$preset" > logs/shared_harvest.log 2>&1; then
     trap - INT
     [[ $interrupted -eq 1 ]] && { echo "interrupted: no notebook was run" >&2; return 130; }
     tail -20 logs/shared_harvest.log >&2; echo "shared harvest failed: see logs/shared_harvest.log" >&2

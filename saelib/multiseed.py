@@ -75,8 +75,11 @@ def train_seeds(data: Tensor, d_sae: int, sparsifier: str, seeds: list[int] | tu
             store.append(Snapshot(n_steps, n_steps * bs, res.sae.W_dec.detach().cpu().clone(),
                                   res.sae.W_enc.detach().T.cpu().clone()))
         ev = evaluate(res.sae, eval_data)
-        dens.append(ev.pop("densities"))
-        rows.append({"seed": seed, "d_sae": d_sae, "sparsifier": sparsifier, **sparsifier_kwargs, **ev})
+        dens.append(ev.densities)
+        rows.append({"seed": seed, "d_sae": d_sae, "sparsifier": sparsifier, **sparsifier_kwargs, "l0": ev.l0,
+                     "fvu": ev.fvu, "explained_variance": ev.explained_variance, "dead_frac": ev.dead_frac,
+                     "window_tokens": ev.window_tokens, "norm_ratio": ev.norm_ratio, "gamma": ev.gamma,
+                     "cosine": ev.cosine})
         saes.append(res.sae)
         hists.append(res.history)
         snaps.append(store)

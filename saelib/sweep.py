@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from .metrics.reconstruction import evaluate
+from .data.harvest import Activations
+from .metrics.reconstruction import Evaluation, evaluate
 from .metrics.splice import Splice
 from .sae import SAE
 from .sparsifiers import SPARSIFIERS
@@ -33,7 +34,7 @@ from .utils import check_range
 from .utils import progress as progress_bar
 
 COLUMNS = ["label", "arch", "width", "expansion", "k", "lam", "l0", "fvu", "nmse", "delta_lm_loss",
-           "ce_recovered", "dead_frac", "hf_10", "hf_1", "norm_ratio", "train_s"]
+           "ce_recovered", "dead_frac", "hf_10", "hf_1", "norm_ratio", "gamma", "cosine", "train_s"]
 
 
 @dataclass
@@ -91,38 +92,29 @@ def grid(archs: Iterable[str], widths: Iterable[int], ks: Iterable[int] = (), la
     return runs
 
 
-@torch.no_grad()
 def measure(sae: SAE, x_eval: Tensor, splice: Splice | None = None, batch_size: int = 8192) -> dict[str, float]:
-    """Held-out metrics of one SAE (in eval mode, so BatchTopK uses its inference threshold).
-
-    l0, fvu (= nmse), dead_frac (no firing on ``x_eval``), hf_10 / hf_1 (fraction of latents firing
-    on more than 10% / 1% of tokens; JumpReLU paper Fig. 5), norm_ratio (E||x_hat|| / E||x||,
-    shrinkage), delta_lm_loss and ce_recovered (NaN without ``splice``).
-    """
-    ev = evaluate(sae, x_eval, batch_size=batch_size)
-    dens = ev["densities"]
-    row = {"l0": ev["l0"], "fvu": ev["fvu"], "nmse": ev["fvu"], "dead_frac": ev["dead_frac"],
-           "hf_10": float((dens > 0.1).float().mean()), "hf_1": float((dens > 0.01).float().mean()),
-           "norm_ratio": ev["norm_ratio"], "delta_lm_loss": math.nan, "ce_recovered": math.nan}
-    if splice is not None:
-        lm = splice.evaluate(sae)
-        row.update(delta_lm_loss=lm["delta_lm_loss"], ce_recovered=lm["ce_recovered"])
-    return row
+    """:meth:`Evaluation.row` of :func:`saelib.metrics.reconstruction.evaluate` (kept for the notebooks that
+    call it by this name)."""
+    return evaluate(sae, x_eval, splice, batch_size=batch_size).row()
 
 
-def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor, base: TrainConfig | None = None,
+def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor | Activations, base: TrainConfig | None = None,
               splice: Splice | None = None, seed: int = 0, progress: bool = True,
-              store: dict[str, TrainResult] | None = None) -> pd.DataFrame:
-    """Train every run on ``x_train`` (same seed, same data order) and measure it on ``x_eval``.
+              store: dict[str, TrainResult] | None = None,
+              evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
+    """Train every run on ``x_train`` (same seed, same data order) and :func:`evaluate` it on ``x_eval``
+    (held-out :class:`Activations` give per-sequence sums; pass a dict as ``evaluations`` to keep each
+    :class:`Evaluation` under the run's label).
 
     ``base`` holds the shared TrainConfig; a run's ``lam`` sets ``sparsity_coeff`` and its
     ``train_kwargs`` override the rest. Pass a dict as ``store`` to keep each TrainResult
     (SAE + training history) under the run's label. Returns one row per run (:data:`COLUMNS`).
     """
     runs = list(runs)
-    if x_train.dim() != 2 or x_eval.dim() != 2 or x_train.shape[1] != x_eval.shape[1]:
+    x_ev = x_eval.acts if isinstance(x_eval, Activations) else x_eval
+    if x_train.dim() != 2 or x_ev.dim() != 2 or x_train.shape[1] != x_ev.shape[1]:
         raise ValueError(f"x_train and x_eval must be (N, d) with the same d, got {tuple(x_train.shape)}, "
-                         f"{tuple(x_eval.shape)}")
+                         f"{tuple(x_ev.shape)}")
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"run labels must be unique, got duplicates in {labels}")
@@ -144,8 +136,11 @@ def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor, base: TrainC
         train_s = time.perf_counter() - t0
         if store is not None:
             store[run.label] = res
+        ev = evaluate(res.sae, x_eval, splice)
+        if evaluations is not None:
+            evaluations[run.label] = ev
         rows.append({"label": run.label, "arch": run.arch, "width": run.width, "expansion": run.width / d,
-                     "k": run.k, "lam": run.lam, **measure(res.sae, x_eval, splice), "train_s": train_s})
+                     "k": run.k, "lam": run.lam, **ev.row(), "train_s": train_s})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

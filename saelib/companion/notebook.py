@@ -75,8 +75,3 @@ def timer(label: str, store: dict | None = None) -> Iterator[None]:
         store[label] = dt
     print(f"{label}: {dt:.1f} s")
 
-
-if __name__ == "__main__":
-    import sys
-
-    build_shared(*sys.argv[1:2])

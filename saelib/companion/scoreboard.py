@@ -3,6 +3,7 @@
     python -m saelib.companion.scoreboard record NAME SECONDS STATUS PRESET
     python -m saelib.companion.scoreboard summary [NAME ...]
     python -m saelib.companion.scoreboard readme
+    python -m saelib.companion.scoreboard harvest PRESET   (build the shared harvests first, timed apart)
 """
 from __future__ import annotations
 
@@ -139,5 +140,8 @@ if __name__ == "__main__":
         print(summary(args))
     elif cmd == "readme":
         readme()
+    elif cmd == "harvest":
+        from .notebook import build_shared
+        build_shared(*args)
     else:
-        raise SystemExit(f"command must be one of record, summary, readme; got {cmd!r}")
+        raise SystemExit(f"command must be one of record, summary, readme, harvest; got {cmd!r}")

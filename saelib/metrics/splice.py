@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,37 +40,48 @@ class Splice:
         n = len(eval_acts.tokens) if max_seqs is None else min(max_seqs, len(eval_acts.tokens))
         self.resid, self.tokens, self.keep = eval_acts.resid[:n], eval_acts.tokens[:n], eval_acts.keep[:n]
         self.batch_size = batch_size
-        self.ce_clean = self.cross_entropy(lambda r: r)
+        self.ce_clean_per_seq = self.sequence_ce(lambda r: r)
+        self.ce_clean = float(self.ce_clean_per_seq.sum()) / self.n_tokens
         self.ce_zero = self.cross_entropy(torch.zeros_like)
+
+    @property
+    def n_predictions(self) -> int:
+        """Predictions per sequence (positions 1 .. T-2)."""
+        return self.tokens.shape[1] - 2
 
     @property
     def n_tokens(self) -> int:
         """Number of predictions the CE averages over."""
-        return self.tokens.shape[0] * (self.tokens.shape[1] - 2)
+        return self.tokens.shape[0] * self.n_predictions
 
     @torch.no_grad()
-    def cross_entropy(self, replace: Callable[[Tensor], Tensor]) -> float:
-        """Mean next-token CE with resid[keep] replaced by ``replace(resid[keep])``."""
-        total, count = 0.0, 0
+    def sequence_ce(self, replace: Callable[[Tensor], Tensor]) -> np.ndarray:
+        """(n_seq,) next-token CE summed over each sequence, with resid[keep] replaced by ``replace(resid[keep])``."""
+        out = []
         for i in range(0, len(self.tokens), self.batch_size):
             r = self.resid[i: i + self.batch_size].clone()
             k = self.keep[i: i + self.batch_size]
             r[k] = replace(r[k])
             logits = self.tail(r)[:, 1:-1]
             tgt = self.tokens[i: i + self.batch_size, 2:]
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt.reshape(-1), reduction="sum").item()
-            count += tgt.numel()
-        return total / count
+            out.append(F.cross_entropy(logits.transpose(1, 2), tgt, reduction="none").double().sum(1))
+        return torch.cat(out).numpy()
 
-    def evaluate(self, sae: SAE) -> dict[str, float]:
-        """CE clean / spliced / zero-ablated, Delta LM loss and CE loss recovered for ``sae``."""
+    def cross_entropy(self, replace: Callable[[Tensor], Tensor]) -> float:
+        """Mean next-token CE with resid[keep] replaced by ``replace(resid[keep])``."""
+        return float(self.sequence_ce(replace).sum()) / self.n_tokens
+
+    def evaluate(self, sae: SAE) -> dict[str, Any]:
+        """CE clean / spliced / zero-ablated, Delta LM loss and CE loss recovered for ``sae``, and the
+        spliced CE summed per sequence (``ce_spliced_per_seq``; the clean one is ``ce_clean_per_seq``)."""
         was_training = sae.training
         sae.eval()
-        ce = self.cross_entropy(sae)
+        per_seq = self.sequence_ce(sae)
         sae.train(was_training)
+        ce = float(per_seq.sum()) / self.n_tokens
         return {"ce_clean": self.ce_clean, "ce_spliced": ce, "ce_zero": self.ce_zero,
                 "delta_lm_loss": ce - self.ce_clean,
-                "ce_recovered": (self.ce_zero - ce) / (self.ce_zero - self.ce_clean)}
+                "ce_recovered": (self.ce_zero - ce) / (self.ce_zero - self.ce_clean), "ce_spliced_per_seq": per_seq}
 
 
 @torch.no_grad()

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor
 
 from ..data.lm import LMTail
+from ..metrics.reconstruction import evaluate
 from ..metrics.splice import Splice
 from ..sae import SAE
 from ..sparsifiers.gradient_topk import GradientTopK, with_gradients
-from ..sweep import measure
 from ..train import TrainState
 from ..utils import check_range
 
@@ -94,19 +94,10 @@ def steering_effect(tail: LMTail, resid: Tensor, directions: Tensor, alpha: floa
 
 
 def measure_with_gradients(sae: SAE, x_eval: Tensor, grads: Tensor | None, splice: Splice | None = None) -> dict[str, float]:
-    """:func:`saelib.sweep.measure` for a g-SAE whose selection sees g (``grads`` aligned with ``x_eval``).
-
-    The splice replaces the kept tokens of its first sequences, which are the first rows of the
-    eval activations, so it uses ``grads[:splice.keep.sum()]``. ``grads=None``: plain TopK selection.
-    """
+    """:func:`saelib.metrics.reconstruction.evaluate` with g shown to the selection, as a table row (the
+    name notebook 05 calls; goes when 05 is ported, issue 11). ``grads=None``: plain TopK selection."""
     n_splice = int(splice.keep.sum()) if splice is not None else 0
-    if grads is not None and (len(grads) < len(x_eval) or len(grads) < n_splice):
+    if grads is not None and len(grads) < max(len(x_eval), n_splice):
         raise ValueError(f"grads must have >= max(len(x_eval)={len(x_eval)}, splice tokens={n_splice}) rows, "
                          f"got {len(grads)}")
-    with with_gradients(sae, None if grads is None else grads[: len(x_eval)]):
-        row = measure(sae, x_eval, None)
-    if splice is not None:
-        with with_gradients(sae, None if grads is None else grads[:n_splice]):
-            lm = splice.evaluate(sae)
-        row.update(delta_lm_loss=lm["delta_lm_loss"], ce_recovered=lm["ce_recovered"])
-    return row
+    return evaluate(sae, x_eval, splice, grads=grads).row()

@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from ..metrics.reconstruction import evaluate
 from ..sae import SAE
 from ..sparsifiers.topk import TopKAbs
 from ..utils import check_choice, check_range, seed_everything
@@ -167,15 +168,8 @@ def _decode(sae: SAE, codes: Tensor, tied: bool) -> Tensor:
 @torch.no_grad()
 def evaluate_mse(sae: SAE, x: Tensor, batch_size: int = 4096) -> dict[str, float]:
     """Test MSE per entry (the paper's ``nn.MSELoss``), FVU and the fraction of non-zero codes."""
-    sse, nnz = 0.0, 0.0
-    for i in range(0, len(x), batch_size):
-        xb = x[i: i + batch_size]
-        codes = sae.encode(xb)
-        sse += (sae.decode(codes) - xb).pow(2).sum().item()
-        nnz += (codes != 0).sum().item()
-    n, d = x.shape
-    var = (x - x.mean(0)).pow(2).sum().item()
-    return {"mse": sse / (n * d), "fvu": sse / var, "l0": nnz / n, "nonzero_frac": nnz / (n * sae.d_sae)}
+    ev = evaluate(sae, x, batch_size=batch_size)
+    return {"mse": ev.mse, "fvu": ev.fvu, "l0": ev.l0, "nonzero_frac": ev.l0 / sae.d_sae}
 
 
 @torch.no_grad()

@@ -90,6 +90,14 @@ def test_harvest_is_cached_and_splice_identity_gives_zero_delta(tiny_lm, tmp_pat
     assert res["delta_lm_loss"] == pytest.approx(0.0, abs=1e-6)
     assert res["ce_recovered"] == pytest.approx(1.0)
     assert splice.ce_zero > splice.ce_clean
+    # per-sequence CE sums reassemble the mean; evaluate carries them, paired with the clean ones
+    assert res["ce_spliced_per_seq"].shape == (4,)
+    assert res["ce_spliced_per_seq"].sum() / splice.n_tokens == pytest.approx(res["ce_spliced"])
+    from saelib.metrics.reconstruction import evaluate
+    sae = SAE(32, 64, "topk", k=4, seed=0)
+    ev = evaluate(sae, acts, splice)
+    assert ev.per_sequence.delta_lm.mean() == pytest.approx(ev.delta_lm_loss, rel=1e-6)
+    assert ev.per_sequence.sse.shape == (8,) and ev.per_sequence.ce_spliced.shape == (4,)
 
 
 @pytest.mark.parametrize("kw,error,match", [
