@@ -17,7 +17,7 @@ import inspect
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,8 +28,10 @@ from .data.harvest import Activations
 from .metrics.reconstruction import Evaluation, evaluate
 from .metrics.splice import Splice
 from .sae import SAE
+from .metrics.uncertainty import Interval, paired_t_interval
 from .sparsifiers import SPARSIFIERS
-from .train import TrainConfig, TrainResult, dataset_scale, train_sae
+from .store import NOT_STORABLE, tensor_digest, train_cached
+from .train import TrainConfig, dataset_scale, train_sae
 from .utils import check_range
 from .utils import progress as progress_bar
 
@@ -100,15 +102,18 @@ def measure(sae: SAE, x_eval: Tensor, splice: Splice | None = None, batch_size: 
 
 def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor | Activations, base: TrainConfig | None = None,
               splice: Splice | None = None, seed: int = 0, progress: bool = True,
-              store: dict[str, TrainResult] | None = None,
-              evaluations: dict[str, Evaluation] | None = None) -> pd.DataFrame:
+              store: dict | None = None, evaluations: dict | None = None,
+              seeds: Sequence[int] | None = None, cache: bool = False) -> pd.DataFrame:
     """Train every run on ``x_train`` (same seed, same data order) and :func:`evaluate` it on ``x_eval``
-    (held-out :class:`Activations` give per-sequence sums; pass a dict as ``evaluations`` to keep each
-    :class:`Evaluation` under the run's label).
+    (held-out :class:`Activations` give per-sequence sums).
 
     ``base`` holds the shared TrainConfig; a run's ``lam`` sets ``sparsity_coeff`` and its
-    ``train_kwargs`` override the rest. Pass a dict as ``store`` to keep each TrainResult
-    (SAE + training history) under the run's label. Returns one row per run (:data:`COLUMNS`).
+    ``train_kwargs`` override the rest. ``seeds``: train every run once per seed (init and data order
+    both follow the seed; the rows gain a ``seed`` column) instead of once with ``seed``. Pass dicts as
+    ``store`` / ``evaluations`` to keep each TrainResult / :class:`Evaluation`, keyed by the run's label
+    (by ``(label, seed)`` with ``seeds``). ``cache=True`` trains through :func:`saelib.store.train_cached`
+    (a run any notebook trained before with the same config, data and seed is loaded, not retrained;
+    runs that cannot be stored are trained directly). Returns one row per run and seed (:data:`COLUMNS`).
     """
     runs = list(runs)
     x_ev = x_eval.acts if isinstance(x_eval, Activations) else x_eval
@@ -118,30 +123,39 @@ def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor | Activations
     labels = [r.label for r in runs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"run labels must be unique, got duplicates in {labels}")
+    if seeds is not None and (len(seeds) == 0 or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds!r}")
     base = base or TrainConfig()
     d = x_train.shape[1]
+    data_key = tensor_digest(x_train) if cache else None
     rows = []
-    bar = progress_bar(runs, desc="sweep", disable=not progress)
-    for run in bar:
-        bar.set_postfix_str(run.label, refresh=False)
+    jobs = [(run, s) for s in (seeds if seeds is not None else [seed]) for run in runs]
+    bar = progress_bar(jobs, desc="sweep", disable=not progress)
+    for run, s in bar:
+        bar.set_postfix_str(run.label if seeds is None else f"{run.label} seed {s}", refresh=False)
         kw = dict(run.sparsifier_kwargs)
         if run.k is not None:
             kw["k"] = run.k
-        sae = SAE(d, run.width, run.arch, seed=seed, **kw)
-        overrides = {"seed": seed, "progress": False, **run.train_kwargs}
+        overrides = {"seed": s, "progress": False, **run.train_kwargs}
         if run.lam is not None:
             overrides["sparsity_coeff"] = run.lam
+        cfg = replace(base, **overrides)
         t0 = time.perf_counter()
-        res = train_sae(sae, x_train, replace(base, **overrides))
+        if cache and run.arch not in NOT_STORABLE and not (cfg.callbacks or cfg.loss_terms):
+            res, _ = train_cached(x_train, run.width, run.arch, cfg, seed=s, data_key=data_key, **kw)
+        else:
+            res = train_sae(SAE(d, run.width, run.arch, seed=s, **kw), x_train, cfg)
         train_s = time.perf_counter() - t0
+        key = run.label if seeds is None else (run.label, s)
         if store is not None:
-            store[run.label] = res
+            store[key] = res
         ev = evaluate(res.sae, x_eval, splice)
         if evaluations is not None:
-            evaluations[run.label] = ev
+            evaluations[key] = ev
         rows.append({"label": run.label, "arch": run.arch, "width": run.width, "expansion": run.width / d,
-                     "k": run.k, "lam": run.lam, **ev.row(), "train_s": train_s})
-    return pd.DataFrame(rows, columns=COLUMNS)
+                     "k": run.k, "lam": run.lam, **ev.row(), "train_s": train_s,
+                     **({} if seeds is None else {"seed": s})})
+    return pd.DataFrame(rows, columns=COLUMNS + ([] if seeds is None else ["seed"]))
 
 
 def preact_quantile(sae: SAE, x: Tensor, q: float, n: int = 8192) -> float:
@@ -179,3 +193,28 @@ def at_matched_l0(table: pd.DataFrame, target_l0: float, cols: Iterable[str], l0
         out[c] = (float(np.interp(np.log(target_l0), np.log(df[l0_col].to_numpy(float)), df[c].to_numpy(float)))
                   if bracketed else math.nan)
     return {**out, "l0": float(target_l0), "bracketed": bool(bracketed)}
+
+
+def paired_matched_difference(a: pd.DataFrame, b: pd.DataFrame, target_l0: float, col: str,
+                              seed_col: str = "seed", l0_col: str = "l0",
+                              confidence: float = 0.95) -> tuple[Interval, bool]:
+    """The per-seed difference col(A) - col(B), each family interpolated to L0 = ``target_l0`` by
+    :func:`at_matched_l0`, and its paired t-interval over the seeds both tables share.
+
+    ``a`` / ``b``: one family each (e.g. TopK over k, ReLU-L1 over lambda), one row per (setting, seed).
+    Returns (interval, bracketed): ``bracketed`` is False when the target lies outside some seed's L0
+    range of either family; the interval then covers only the bracketed seeds (NaN with fewer than 2),
+    and a claim built on it is inconclusive (pass ``precondition=(bracketed, ...)``).
+    """
+    seeds = sorted(set(a[seed_col]) & set(b[seed_col]))
+    diffs, ok = [], True
+    for s in seeds:
+        ma = at_matched_l0(a[a[seed_col] == s], target_l0, [col], l0_col)
+        mb = at_matched_l0(b[b[seed_col] == s], target_l0, [col], l0_col)
+        if ma["bracketed"] and mb["bracketed"]:
+            diffs.append(ma[col] - mb[col])
+        else:
+            ok = False
+    if len(diffs) < 2:
+        return Interval(math.nan, math.nan, math.nan, len(diffs), "fewer than 2 bracketed seeds"), False
+    return paired_t_interval(diffs, [0.0] * len(diffs), confidence), ok

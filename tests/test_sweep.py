@@ -1,6 +1,8 @@
 """The sweep helper: grid construction, validation, one tidy row per run."""
 import math
 
+import numpy as np
+
 import pandas as pd
 import pytest
 import torch
@@ -81,3 +83,28 @@ def test_at_matched_l0_interpolates_in_log_l0_and_refuses_to_extrapolate():
         at_matched_l0(table, 20.0, ["nmse"])
     with pytest.raises(ValueError, match="target_l0"):
         at_matched_l0(table, 0.0, ["fvu"])
+
+
+def test_run_sweep_over_seeds_and_the_paired_matched_difference(tmp_path, monkeypatch):
+    from saelib.sweep import paired_matched_difference
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    torch.manual_seed(0)
+    x = torch.randn(1024, 8)
+    runs = grid(["topk"], [16], ks=[2, 4])
+    base = TrainConfig(epochs=1.0, batch_size=256, progress=False)
+    store, evs = {}, {}
+    t = run_sweep(runs, x, x[:256], base, seeds=[0, 1, 2], store=store, evaluations=evs, progress=False, cache=True)
+    assert len(t) == 6 and sorted(set(t["seed"])) == [0, 1, 2] and ("topk k=2 m=16", 1) in store
+    again = run_sweep(runs, x, x[:256], base, seeds=[0, 1, 2], progress=False, cache=True)   # loaded from the store
+    assert np.allclose(again["fvu"], t["fvu"]) and (again["train_s"] < t["train_s"]).all()
+    # the same family against itself: a zero difference at every seed
+    iv, ok = paired_matched_difference(t, t, target_l0=3.0, col="fvu")
+    assert ok and iv.estimate == 0 and iv.n == 3
+    # a target outside every seed's range: not bracketed, no interval
+    iv, ok = paired_matched_difference(t, t, target_l0=50.0, col="fvu")
+    assert not ok and np.isnan(iv.estimate)
+    shifted = t.assign(fvu=t["fvu"] + 0.1 + 0.01 * t["seed"])
+    iv, ok = paired_matched_difference(shifted, t, target_l0=3.0, col="fvu")
+    assert ok and iv.estimate == pytest.approx(0.11) and iv.lo < 0.11 < iv.hi
+    with pytest.raises(ValueError, match="seeds must be"):
+        run_sweep(runs, x, x, base, seeds=[1, 1])

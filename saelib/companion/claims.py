@@ -44,10 +44,10 @@ def decide(lo: float, hi: float, margin: float, kind: ClaimKind = "effect", unce
     check_choice("kind", kind, get_args(ClaimKind))
     check_choice("uncertainty", uncertainty, get_args(Uncertainty))
     check_range("margin", margin, 0)
+    if not precondition:  # before the interval check: a failed precondition may leave no interval at all
+        return INCONCLUSIVE
     if math.isnan(lo) or math.isnan(hi) or lo > hi:
         raise ValueError(f"interval must satisfy lo <= hi (no NaN), got [{lo}, {hi}]")
-    if not precondition:
-        return INCONCLUSIVE
     if kind == "equivalence":
         verdict = (REPRODUCED if -margin <= lo and hi <= margin else
                    NOT_REPRODUCED if hi < -margin or lo > margin else INCONCLUSIVE)
@@ -106,8 +106,10 @@ class ClaimsTable:
         lo, hi = (interval.lo, interval.hi) if direction == "greater" else (-interval.hi, -interval.lo)
         holds, reason = precondition if precondition is not None else (True, None)
         verdict = decide(lo, hi, margin, kind, uncertainty, bool(holds))
-        self.claims.append(Claim(claim, paper, measured, verdict, "claim", statistic, interval.estimate,
-                                 [interval.lo, interval.hi], margin, direction, n_seeds, uncertainty,
+        def finite(v: float) -> float | None:
+            return None if math.isnan(v) else float(v)
+        self.claims.append(Claim(claim, paper, measured, verdict, "claim", statistic, finite(interval.estimate),
+                                 [finite(interval.lo), finite(interval.hi)], margin, direction, n_seeds, uncertainty,
                                  None if holds else f"failed: {reason}"))
         return verdict
 
@@ -126,11 +128,11 @@ class ClaimsTable:
     def _row(c: Claim) -> dict:
         """A claims.json row; claims recorded with the older ``check`` keep the older four fields."""
         row = asdict(c)
-        return row if c.estimate is not None else {k: row[k] for k in ("claim", "paper", "measured", "verdict")}
+        return row if c.statistic else {k: row[k] for k in ("claim", "paper", "measured", "verdict")}
 
     def frame(self) -> pd.DataFrame:
         cols = ["claim", "paper", "measured", "verdict"]
-        if any(c.estimate is not None for c in self.claims):
+        if any(c.statistic for c in self.claims):
             cols = ["claim", "paper", "statistic", "measured", "estimate", "interval", "margin", "uncertainty",
                     "n_seeds", "verdict"]
         return pd.DataFrame([asdict(c) for c in self.claims], columns=cols)

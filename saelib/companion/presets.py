@@ -25,9 +25,19 @@ TEXT_FREE = {"09_splinterp_mnist"}  # notebooks that read no shared harvest
 # Notebooks not yet re-executed on the permuted data keep the document-order harvest they were scored on.
 # Each entry goes when its notebook is ported to the verdict model and re-executed.
 LEGACY_DATA = dict(data_order="file", n_eval_tokens=16_384)
-LEGACY_NOTEBOOKS = {"00_quickstart", "01_llama_scope", "02_batchtopk", "03_jumprelu", "04_mutual_choice",
-                    "05_gradient_sae", "06_atm", "07_seed_stability", "08_feature_consistency", "09_splinterp_mnist",
-                    "10_splinterp_llm"}
+LEGACY_NOTEBOOKS = {
+    "00_quickstart",
+    "01_llama_scope",
+    "02_batchtopk",
+    "03_jumprelu",
+    "04_mutual_choice",
+    "05_gradient_sae",
+    "06_atm",
+    "07_seed_stability",
+    "08_feature_consistency",
+    "09_splinterp_mnist",
+    "10_splinterp_llm",
+}
 
 NOTEBOOKS: dict[str, dict[str, dict]] = {
     "00_quickstart": {

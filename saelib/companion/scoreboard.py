@@ -100,6 +100,8 @@ def _interval(c: dict) -> str:
     if c.get("interval") is None:
         return "-"
     lo, hi = c["interval"]
+    if c.get("estimate") is None or lo is None or hi is None:
+        return f"none ({c.get('precondition') or 'no interval'})"
     return f"{c['estimate']:.3g} [{lo:.3g}, {hi:.3g}], margin {c['margin']:g}"
 
 

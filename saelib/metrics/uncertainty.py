@@ -91,3 +91,20 @@ def ratio_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, axis
     SSEs and the per-sequence variance terms (a vectorised statistic for :func:`paired_bootstrap`)."""
     d = np.sum(den, axis=axis)
     return np.sum(num_a, axis=axis) / d - np.sum(num_b, axis=axis) / d
+
+
+def cluster_sums(groups: np.ndarray, *per_unit: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Sum per-sequence rows within each group (e.g. each held-out document): the resampling unit when
+    one document contributes several sequences. Sums stay additive, so ratios (FVU) recompute exactly.
+    Returns one array per input, with one row per distinct group (sorted)."""
+    groups = np.asarray(groups)
+    _, inverse = np.unique(groups, return_inverse=True)
+    out = []
+    for x in per_unit:
+        x = np.asarray(x, dtype=float)
+        if x.shape[0] != len(groups):
+            raise ValueError(f"every array needs one row per group label ({len(groups)}), got {x.shape[0]}")
+        acc = np.zeros((inverse.max() + 1,) + x.shape[1:])
+        np.add.at(acc, inverse, x)
+        out.append(acc)
+    return tuple(out)

@@ -72,3 +72,19 @@ def test_add_claim_orients_the_interval_and_saves_the_model_fields():
     assert set(doc["claims"][3]) == {"claim", "paper", "measured", "verdict"}  # the older form, unchanged
     assert doc["checks"] == [{"check": "sparse path equals dense", "measured": "max |diff| 0", "passed": True,
                               "kind": "check"}]
+
+
+def test_a_failed_precondition_needs_no_interval_and_saves_none(tmp_path, monkeypatch):
+    import json
+    import math
+
+    from saelib.companion.claims import ClaimsTable, decide
+    from saelib.metrics.uncertainty import Interval
+    monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path))
+    assert decide(math.nan, math.nan, 0.01, precondition=False) == "inconclusive"
+    t = ClaimsTable("99_test", "quick", 0)
+    v = t.add_claim("A beats B at matched L0", "FVU(B) - FVU(A)", Interval(math.nan, math.nan, math.nan, 1, "-"),
+                    0.01, "greater", "seeds", 3, precondition=(False, "L0 target outside the sweep"))
+    assert v == "inconclusive"
+    row = json.loads(t.save())["claims"][0]
+    assert row["estimate"] is None and row["interval"] == [None, None] and "outside" in row["precondition"]

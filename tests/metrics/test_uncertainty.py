@@ -53,3 +53,11 @@ def test_bootstrap_rejects_misaligned_units():
         paired_bootstrap(ratio_difference, np.ones(5), np.ones(4), np.ones(5))
     with pytest.raises(ValueError, match="method"):
         paired_bootstrap(ratio_difference, np.ones(5), np.ones(5), np.ones(5), method="magic")
+
+
+def test_cluster_sums_group_sequences_by_document():
+    from saelib.metrics.uncertainty import cluster_sums
+    a, b = cluster_sums(np.array([3, 1, 3, 2]), np.array([1.0, 2.0, 3.0, 4.0]), np.ones((4, 2)))
+    assert a.tolist() == [2.0, 4.0, 4.0] and b.tolist() == [[1, 1], [1, 1], [2, 2]]
+    with pytest.raises(ValueError, match="one row per group"):
+        cluster_sums(np.array([0, 1]), np.ones(3))
