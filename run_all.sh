@@ -44,6 +44,7 @@ setup() {
       { tail -20 logs/install.log >&2; echo "installation failed" >&2; exit 1; }
   fi
   export PATH="$(dirname "$($PY -c 'import sys; print(sys.executable)')"):$PATH"
+  export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's saelib, whatever the environment installed
   export PYTHONWARNINGS="ignore::DeprecationWarning"
 }
 
