@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..data.harvest import Activations
 from ..data.lm import LMTail, load_lm
-from ..data.text import load_corpus, tokenize_and_chunk
+from ..data.text import Order, load_corpus, tokenize_and_chunk
 from ..sae import SAE
 
 
@@ -108,11 +108,11 @@ def per_token_ce(acts: Activations, replace: Any = None, model: str | None = Non
 
 @torch.no_grad()
 def lm_cross_entropy(model: str, corpus: str, split: str = "eval", n_tokens: int = 1024, ctx_len: int = 128,
-                     batch_size: int = 4) -> float:
+                     batch_size: int = 4, order: Order = "file") -> float:
     """Mean next-token CE (nats) of the whole LM ``model`` on the first ~``n_tokens`` of ``corpus[split]``
-    (no SAE; position 0's prediction included). Used to show what a fine-tune changed."""
+    in chunk ``order`` (no SAE; position 0's prediction included). Used to show what a fine-tune changed."""
     lm, tok = load_lm(model)
-    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens)
+    tokens = tokenize_and_chunk(load_corpus(corpus)[split], tok, ctx_len, max_tokens=n_tokens, order=order)
     total = 0.0
     for i in range(0, len(tokens), batch_size):
         b = tokens[i: i + batch_size]

@@ -20,7 +20,7 @@ from torch import Tensor
 
 from ..data.harvest import Activations
 from ..data.lm import DEFAULT_LM, load_lm
-from ..data.text import load_corpus, tokenize_and_chunk
+from ..data.text import Order, load_corpus, tokenize_and_chunk
 from ..sae import SAE
 from ..utils import building, cache_dir, check_range, seed_everything
 from ..utils import progress as progress_bar
@@ -30,12 +30,12 @@ from ..utils import progress as progress_bar
 
 def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_steps: int = 12, batch_size: int = 8,
                 ctx_len: int = 128, lr: float = 1e-4, seed: int = 0, bf16: bool = True,
-                progress: bool = True) -> str:
+                progress: bool = True, order: Order = "file") -> str:
     """Fine-tune all weights of ``base`` on next-token prediction over ``corpus``'s train split; cached.
 
     A stand-in for the paper's base -> instruct comparison that fits a CPU: AdamW (weight decay 0),
-    constant ``lr``, ``n_steps`` steps of ``batch_size`` chunks of ``ctx_len`` tokens, each chunk seen
-    once (bf16 autocast on CPU if ``bf16``). Saved with ``save_pretrained`` under
+    constant ``lr``, ``n_steps`` steps of ``batch_size`` chunks of ``ctx_len`` tokens (the first chunks of
+    the train split in chunk ``order``), each chunk seen once (bf16 autocast on CPU if ``bf16``). Saved with ``save_pretrained`` under
     ``cache_dir()/lm/finetuned-<key>`` (with ``finetune.json``: settings and per-step losses);
     returns that folder, which :func:`saelib.data.lm.load_lm` and :func:`saelib.data.harvest.harvest` accept.
     """
@@ -43,7 +43,7 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
     check_range("batch_size", batch_size, 1)
     check_range("lr", lr, 0, lo_open=True)
     settings = dict(base=base, corpus=corpus, n_steps=n_steps, batch_size=batch_size, ctx_len=ctx_len, lr=lr,
-                    seed=seed, bf16=bf16, v=1)
+                    seed=seed, bf16=bf16, order=order, v=1)
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     target = cache_dir() / "lm" / f"finetuned-{key}"
     with building(target, done="finetune.json") as out:  # once, even with two kernels starting together
@@ -57,7 +57,8 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
     n_steps, batch_size, bf16 = settings["n_steps"], settings["batch_size"], settings["bf16"]
     model, tok = load_lm(base)
     model = copy.deepcopy(model).train().requires_grad_(True)
-    tokens = tokenize_and_chunk(load_corpus(corpus)["train"], tok, ctx_len, max_tokens=n_steps * batch_size * ctx_len)
+    tokens = tokenize_and_chunk(load_corpus(corpus)["train"], tok, ctx_len, max_tokens=n_steps * batch_size * ctx_len,
+                                order=settings["order"])
     gen = seed_everything(seed)
     order = torch.randperm(len(tokens), generator=gen)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
