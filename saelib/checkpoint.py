@@ -8,8 +8,9 @@
   sha256 of the tensors. :func:`read` takes the config from that header (so a load racing a save sees
   one version's config *with* that version's weights: one file, one atomic rename), checks the hash
   (a flipped bit is caught) and refuses non-finite tensors, naming them. Checkpoints without the header
-  (SAELens, sparsify, Llama Scope, saelib before this format) load from ``cfg.json`` after the finiteness
-  check; the SAE then checks shapes.
+  (SAELens, saelib before this format) load from ``cfg.json`` after the finiteness check; the SAE then
+  checks shapes. Other libraries' layouts are converted in :mod:`saelib.formats`, through
+  :func:`read_safetensors` (safetensors only: nothing here calls ``torch.load``).
 """
 from __future__ import annotations
 
