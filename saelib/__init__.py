@@ -3,7 +3,7 @@
 The layout is the architecture; imports flow one way, left to right (``tests/test_layers.py``
 checks it)::
 
-    core           sae, checkpoint, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
+    core           sae, checkpoint, formats/, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
       -> data/          lm, text, harvest, mnist, synthetic, words
       -> metrics/       reconstruction, splice, matching, splitting, absorption
       -> orchestration  sweep, multiseed

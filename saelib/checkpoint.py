@@ -8,8 +8,9 @@
   sha256 of the tensors. :func:`read` takes the config from that header (so a load racing a save sees
   one version's config *with* that version's weights: one file, one atomic rename), checks the hash
   (a flipped bit is caught) and refuses non-finite tensors, naming them. Checkpoints without the header
-  (SAELens, sparsify, Llama Scope, saelib before this format) load from ``cfg.json`` after the finiteness
-  check; the SAE then checks shapes.
+  (SAELens, saelib before this format) load from ``cfg.json`` after the finiteness check; the SAE then
+  checks shapes. Other libraries' layouts are converted in :mod:`saelib.formats`, through
+  :func:`read_safetensors` (safetensors only: nothing here calls ``torch.load``).
 """
 from __future__ import annotations
 
@@ -89,13 +90,8 @@ def read(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
         raise CheckpointError(f"SAE checkpoint directory not found: {directory}")
     if not w_path.is_file():
         raise CheckpointError(f"SAE checkpoint {directory} is missing {WEIGHTS_FILE}")
-    cfg = _parse(cfg_path.read_text(), str(cfg_path)) if cfg_path.is_file() else None
-    try:
-        with safe_open(str(w_path), framework="pt") as f:  # one open: header and tensors of one version
-            meta = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except Exception as err:  # safetensors raises several types for corrupt files
-        raise CheckpointError(f"{w_path} is corrupt or unreadable ({err})") from err
+    cfg = read_json(cfg_path) if cfg_path.is_file() else None
+    meta, tensors = _open(w_path)
     if meta.get("format") == FORMAT:
         if tensors_digest(tensors) != meta.get("sha256"):
             raise CheckpointError(f"{w_path}: the weights do not match the hash stored when they were saved: "
@@ -103,7 +99,32 @@ def read(directory: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
         cfg = _parse(meta.get("cfg", ""), f"the header of {w_path}")  # the weights' own version of the cfg
     elif cfg is None:
         raise CheckpointError(f"SAE checkpoint {directory} is missing {CFG_FILE}")
+    _check_finite(w_path, tensors)
+    return cfg, tensors
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """A JSON object from ``path`` (a config file), or CheckpointError naming the file."""
+    return _parse(Path(path).read_text(), str(path))
+
+
+def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    """(header metadata, tensors) of one safetensors file; non-finite tensors are refused, named.
+    safetensors holds no code, so reading one runs none (unlike ``torch.load`` of a pickle)."""
+    meta, tensors = _open(path)
+    _check_finite(path, tensors)
+    return meta, tensors
+
+
+def _open(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    try:
+        with safe_open(str(path), framework="pt") as f:  # one open: header and tensors of one version
+            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as err:  # safetensors raises several types for corrupt files
+        raise CheckpointError(f"{path} is corrupt or unreadable ({err})") from err
+
+
+def _check_finite(path: str | Path, tensors: dict[str, Tensor]) -> None:
     for name, t in tensors.items():
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-            raise CheckpointError(f"{w_path}: tensor {name!r} has non-finite values (NaN or inf)")
-    return cfg, tensors
+            raise CheckpointError(f"{path}: tensor {name!r} has non-finite values (NaN or inf)")

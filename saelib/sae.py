@@ -5,7 +5,8 @@
     x_hat = f W_dec + b_dec
 
 Shapes follow SAELens: W_enc (d_in, d_sae), W_dec (d_sae, d_in), so a checkpoint written by
-``save`` (``cfg.json`` + ``sae_weights.safetensors``) loads in SAELens-compatible tools.
+``save`` (``cfg.json`` + ``sae_weights.safetensors``) loads in SAELens-compatible tools; ``load`` and
+``from_pretrained`` also read SAELens's, sparsify's and Llama Scope's checkpoints (:mod:`saelib.formats`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from . import checkpoint
+from . import checkpoint, formats
 from .checkpoint import CFG_FILE, CheckpointError
 from .fastpath import gather_pre, sparse_decode
 from .sparsifiers.base import Sparsifier, make_sparsifier
@@ -153,8 +154,12 @@ class SAE(nn.Module):
 
     # ---- checkpoints ---------------------------------------------------------------
     def config(self) -> dict[str, Any]:
-        """cfg.json contents: SAELens-style keys plus the sparsifier's name and kwargs."""
-        return {
+        """cfg.json contents: SAELens-style keys plus the sparsifier's name and kwargs.
+
+        A TopK ranked by decoder norm is written with SAELens's ``rescale_acts_by_decoder_norm``, so SAELens
+        picks the same latents and reconstructs the same x_hat (its codes are then ReLU(z_i) ||d_i||).
+        """
+        cfg = {
             "d_in": self.d_in, "d_sae": self.d_sae, "dtype": "float32",
             "architecture": _ARCHITECTURE.get(self.sparsifier.name, self.sparsifier.name),
             "activation_fn_kwargs": self.sparsifier.config(),
@@ -162,6 +167,10 @@ class SAE(nn.Module):
             "sparsifier": self.sparsifier.name, "sparsifier_kwargs": self.sparsifier.config(),
             "metadata": self.metadata,
         }
+        if self.sparsifier.name == "topk":
+            cfg["k"] = self.sparsifier.config()["k"]
+            cfg["rescale_acts_by_decoder_norm"] = self.sparsifier.config()["rank_by_decoder_norm"]
+        return cfg
 
     def save(self, directory: str | Path) -> Path:
         """Write cfg.json and sae_weights.safetensors into ``directory`` (safely: :mod:`saelib.checkpoint`).
@@ -174,11 +183,33 @@ class SAE(nn.Module):
         return checkpoint.write(directory, tensors, self.config())
 
     @classmethod
-    def load(cls, directory: str | Path) -> "SAE":
-        """Load a checkpoint written by ``save`` (hash-verified) or in the SAELens layout (shape- and
-        finiteness-checked); raise CheckpointError with the reason if it is unusable."""
+    def load(cls, directory: str | Path, layout: formats.Layout = "auto",
+             threshold_units: formats.ThresholdUnits = "raw") -> "SAE":
+        """Load a checkpoint folder: saelib's own (hash-verified), SAELens v6/v5, sparsify or Llama Scope
+        (:mod:`saelib.formats`; ``layout="auto"`` tells them apart by their weights file). Foreign checkpoints
+        compute what their library computes; what saelib cannot represent raises CheckpointError naming the
+        key. ``threshold_units`` applies to Llama Scope only."""
         directory = Path(directory)
-        cfg, tensors = checkpoint.read(directory)
+        return cls._build(formats.read(directory, layout, threshold_units), directory)
+
+    @classmethod
+    def from_pretrained(cls, repo_id: str, path: str = "", *, revision: str | None = None,
+                        layout: formats.Layout = "auto", threshold_units: formats.ThresholdUnits = "raw",
+                        cache_dir: str | Path | None = None, token: str | bool | None = None) -> "SAE":
+        """Download one SAE folder from the Hugging Face hub (online) and :meth:`load` it.
+
+        ``path`` is the folder inside the repo (e.g. Llama Scope's ``Llama3_1-8B-Base-L15R-8x``, sparsify's
+        ``layers.10``). Only the files of the known layouts are fetched, never pickled weights.
+        """
+        from .formats.hub import fetch
+
+        folder = fetch(repo_id, path, revision=revision, cache_dir=cache_dir, token=token)
+        return cls.load(folder, layout, threshold_units)
+
+    @classmethod
+    def _build(cls, conv: formats.Converted, directory: Path) -> "SAE":
+        """An SAE from converted config and tensors, shape-checked against the config."""
+        cfg, tensors = conv.cfg, conv.tensors
         try:
             d_in, d_sae = int(cfg["d_in"]), int(cfg["d_sae"])
             kwargs = {k: v for k, v in cfg.get("sparsifier_kwargs", {}).items() if k != "n_latents"}
@@ -186,18 +217,19 @@ class SAE(nn.Module):
                       cfg.get("metadata"), **kwargs)
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise CheckpointError(f"{directory / CFG_FILE} is not a valid SAE config ({err!r})") from err
-        w_path = directory / checkpoint.WEIGHTS_FILE
         expected = {k.removeprefix("sparsifier."): v.shape for k, v in sae.state_dict().items()}
         missing = sorted(set(expected) - set(tensors))
         if missing:
-            raise CheckpointError(f"{w_path} lacks tensors {missing}")
+            raise CheckpointError(f"the weights in {directory} lack tensors {missing}")
         for name, shape in expected.items():
             if tuple(tensors[name].shape) != tuple(shape):
-                raise CheckpointError(f"{w_path}: {name} has shape {tuple(tensors[name].shape)}, "
-                                      f"but cfg.json (d_in={d_in}, d_sae={d_sae}) implies {tuple(shape)}")
+                raise CheckpointError(f"the weights in {directory}: {name} has shape {tuple(tensors[name].shape)}, "
+                                      f"but the config (d_in={d_in}, d_sae={d_sae}) implies {tuple(shape)}")
         state = {("sparsifier." + k if "sparsifier." + k in sae.state_dict() else k): v for k, v in tensors.items()
                  if k in expected}
         sae.load_state_dict(state)
+        if conv.input_scale is not None:
+            sae.fold_input_scale_(*conv.input_scale)
         return sae
 
     def extra_repr(self) -> str:

@@ -1,6 +1,6 @@
 """The package's layers, read from the source: imports flow one way, left to right.
 
-    core (utils -> fastpath, zipf, checkpoint -> sparsifiers -> sae -> losses -> train -> callbacks -> saelib/__init__)
+    core (utils -> fastpath, zipf, checkpoint -> formats -> sparsifiers -> sae -> losses -> train -> callbacks -> saelib/__init__)
       -> data -> metrics -> orchestration (sweep, multiseed, store) -> papers -> companion
 
 A module may import from its own layer or from layers to its left, never to its right. Every
@@ -18,6 +18,7 @@ PKG = Path(__file__).resolve().parents[1] / "saelib"
 LAYERS = [
     ("utils", ["saelib.utils"]),
     ("kernels", ["saelib.fastpath", "saelib.zipf", "saelib.checkpoint"]),
+    ("formats", ["saelib.formats"]),
     ("sparsifiers", ["saelib.sparsifiers"]),
     ("sae", ["saelib.sae"]),
     ("losses", ["saelib.losses"]),
