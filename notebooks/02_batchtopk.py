@@ -28,8 +28,9 @@
 # normalised MSE) and degrades the language model less, at every $k$ and every dictionary size
 # tried, and that it is comparable to JumpReLU.
 #
-# Here we train the paper's grid on a real 135M-parameter LM on CPU, draw its four panels, look
-# at how many latents each token gets, check the inference threshold, and score the claims.
+# Here we train the paper's grid (scaled down) on a real 135M-parameter LM on CPU with three seeds, draw
+# its panels, look at how many latents each token gets, check the inference threshold, and score the claims
+# with intervals over seeds (or over held-out documents, for claims about one trained SAE).
 
 # %% tags=["parameters"]
 PRESET = "quick"  # "quick": 2 CPU cores, offline; "full": paper-like scale on a GPU, online
@@ -40,14 +41,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import HTML, display
+from IPython.display import HTML, Markdown, display
 
 from saelib import SAE, TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.companion.claims import decide
 from saelib.companion.examples import examples_html, top_examples
 from saelib.data.lm import load_lm
+from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice
-from saelib.sweep import grid, measure, preact_quantile, run_sweep
+from saelib.metrics.uncertainty import Interval, cluster_sums, paired_bootstrap, paired_t_interval
+from saelib.sweep import at_matched_l0, grid, preact_quantile, run_sweep
 
 NB = "02_batchtopk"
 S = setup(NB, PRESET, seed=SEED)
@@ -78,13 +82,15 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # * $b_\text{enc}$ is used (the authors' code leaves it unused; both are allowed).
 # * Inputs are scaled dataset-wise so that $\mathbb E\lVert x \rVert = \sqrt d$ (the authors
 #   standardise each token; the spec allows either).
-# * The paper averages $\theta$ with $\beta = 0.999$ over ~244k steps. The quick preset trains ~155 steps (half an epoch of the shared 160k-token harvest, to fit the CPU budget),
-#   and $\theta$ drifts while the SAE trains, so a 1000-step average would lag far behind: we use
+# * The paper averages $\theta$ with $\beta = 0.999$ over ~244k steps. The quick preset trains a few hundred steps
+#   (half an epoch of the shared training harvest, to fit the CPU budget; the count is printed below), and $\theta$ drifts while the SAE trains, so a 1000-step average would lag far behind: we use
 #   the preset's $\beta$ and start the average after the preset's warm-up (printed above).
-# * Widths are $d \times$ {1, 2, 4} instead of $768 \times$ {4 … 32}; the $k$ sweep runs at one width.
+# * Widths are $d \times$ `S.expansions` instead of $768 \times$ {4 … 32}; the $k$ sweep runs at one width.
+#   Every SAE is trained with each of the preset's seeds (`S.seeds`: initialisation and data order),
+#   the same seeds for every architecture, so method-vs-method claims are paired over seeds.
 # * JumpReLU uses notebook 03's CPU-scale recipe: raw $\theta$ initialised at a quantile of the
 #   pre-activations, a wide bandwidth, Adam $\beta_1 = 0$, no AuxK. Every SAE here shares one learning
-#   rate and batch size (preset), chosen large enough for ~155 steps: a raw threshold moves at most
+#   rate and batch size (preset), chosen large enough for a few hundred steps: a raw threshold moves at most
 #   about one learning-rate step per Adam step.
 
 # %%
@@ -92,20 +98,27 @@ with timer("activations (cached)"):
     train_acts, eval_acts = shared_activations(S)
 X, X_eval = train_acts.acts, eval_acts.acts
 d = X.shape[1]
-with timer("splice (clean CE cached once)"):
-    splice = Splice(eval_acts, max_seqs=S.splice_seqs)
-print(f"train {len(X):,} tokens, eval {len(X_eval):,} tokens, d = {d}; "
-      f"Δ LM loss over {splice.n_tokens:,} held-out predictions")
+splice = None
+if S.splice_seqs:  # the quick preset cannot afford Delta LM over seeds (section 6); the full preset runs it
+    with timer("splice (clean CE cached once)"):
+        splice = Splice(eval_acts, max_seqs=S.splice_seqs)
+n_steps = int(S.epochs * len(X)) // S.batch_size
+docs = eval_acts.sequence_documents.numpy()
+print(f"train {len(X):,} tokens ({n_steps} steps of {S.batch_size}); held-out {len(X_eval):,} tokens in "
+      f"{len(docs)} sequences from {len(np.unique(docs))} documents; "
+      + (f"Δ LM loss over {splice.n_tokens:,} held-out predictions" if splice else "no Δ LM loss (quick preset)"))
 
 # %% [markdown]
 # ## 2 · The grid
 #
 # TopK and BatchTopK at $k = $ `S.k` for every width, plus a $k$ sweep at one width; JumpReLU with a
-# $\lambda$ sweep at that width. One call to the sweep helper trains each SAE with the same seed and
-# data order and measures it on held-out text. BatchTopK is measured with its inference threshold
-# (eval mode); the next cell measures it again with the training-time batch rule.
+# $\lambda$ sweep at that width. One call to the sweep helper trains each SAE once per seed (the same
+# seeds and data order for every architecture; trained SAEs are cached and reused) and measures it on the
+# whole held-out split. BatchTopK is measured with its inference threshold (eval mode); the next cell
+# measures it again with the training-time batch rule.
 
 # %%
+SEEDS = list(S.seeds)
 widths = [e * d for e in S.expansions]
 w_k = S.k_expansion * d
 btk = {"batchtopk": dict(threshold_beta=S.threshold_beta, threshold_start=S.threshold_start)}
@@ -116,33 +129,38 @@ runs = (grid(["topk", "batchtopk"], widths, ks=[S.k], sparsifier_kwargs=btk)
         + grid(["topk", "batchtopk"], [w_k], ks=[k for k in S.ks if k != S.k], sparsifier_kwargs=btk)
         + grid(["jumprelu"], [w_k], lams=S.jr_lams, sparsifier_kwargs=jr, train_kwargs=jr_train))
 base = TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, beta2=S.beta2, seed=SEED)
-store = {}
-with timer(f"sweep: {len(runs)} SAEs"):
-    table = run_sweep(runs, X, X_eval, base, splice=splice, seed=SEED, store=store)
+store, evals = {}, {}
+with timer(f"sweep: {len(runs)} SAEs x {len(SEEDS)} seeds"):
+    table = run_sweep(runs, X, eval_acts, base, splice=splice, seeds=SEEDS, store=store, evaluations=evals,
+                      cache=True, progress=False)
 table["rule"] = np.where(table["arch"] == "batchtopk", "threshold", "")
 
 # %% [markdown]
-# **The same BatchTopK SAEs under the training-time batch rule.** Evaluated in batches of the
-# training batch size (the splice runs one batch of `S.splice_seqs` sequences, about the same
-# number of tokens), so L0 is exactly $k$ on average, as in training.
+# **The same BatchTopK SAEs under the training-time batch rule**, on held-out tokens in shuffled batches of
+# the training batch size (as in training), so L0 is exactly $k$ on average. The table shows the mean over
+# seeds.
 
 # %%
 rows = []
 for r in table[table["arch"] == "batchtopk"].itertuples():
-    sae = store[r.label].sae
-    with sae.sparsifier.batch_rule():
-        rows.append({**table.loc[r.Index].to_dict(), **measure(sae, X_eval, splice, batch_size=S.batch_size),
-                     "rule": "batch"})
+    sae = store[(r.label, r.seed)].sae
+    with sae.sparsifier.batch_rule():  # also for the splice (full preset)
+        ev = evaluate(sae, eval_acts, splice, batch_rule=True, batch_size=S.batch_size, seed=r.seed)
+    rows.append({**table.loc[r.Index].to_dict(), **ev.row(), "rule": "batch"})
 table = pd.concat([table, pd.DataFrame(rows)], ignore_index=True)
-table.drop(columns=["label", "nmse", "train_s"]).round(3)
+metrics = ["l0", "fvu", "delta_lm_loss", "dead_frac", "gamma"]
+summary = table.groupby(["arch", "rule", "width", "k", "lam"], dropna=False)[metrics].mean()
+summary.round(3)
 
 # %% [markdown]
-# ## 3 · The paper's four panels
+# ## 3 · The paper's panels
 #
-# NMSE (= FVU, the fraction of variance unexplained on held-out tokens) and Δ LM loss (the increase in
-# next-token cross-entropy when the reconstruction replaces layer 15's output; positive = worse).
-# Solid lines: training-time batch rule (L0 = $k$ exactly); dashed: the batch-independent inference
-# threshold, whose L0 is *measured* (so its points move along the L0 axis).
+# NMSE (= FVU, the fraction of variance unexplained on held-out tokens) and, when the preset runs the
+# splice, Δ LM loss (the increase in next-token cross-entropy when the reconstruction replaces layer 15's
+# output; positive = worse). Markers: mean over seeds; bars: the range over seeds. Solid lines:
+# training-time batch rule (L0 = $k$ exactly); dashed: the batch-independent inference threshold, whose L0
+# is *measured* (so its points move along the L0 axis, and in the width panel they sit at a higher L0
+# than the solid ones: see section 5).
 
 # %%
 pal = colors(4)
@@ -151,23 +169,29 @@ style = {("topk", ""): dict(color=pal[0], marker="o", ls="-", label="TopK"),
          ("batchtopk", "threshold"): dict(color=pal[1], marker="s", ls="--", mfc="white",
                                           label="BatchTopK (inference threshold)"),
          ("jumprelu", ""): dict(color=pal[2], marker="^", ls="-", label="JumpReLU (λ sweep)")}
-fig, axes = plt.subplots(2, 2, figsize=(13, 9))
+panel_metrics = [("fvu", "NMSE (held-out)")] + ([("delta_lm_loss", "Δ LM loss (nats, spliced − clean)")] if splice else [])
+fig, axes = plt.subplots(len(panel_metrics), 2, figsize=(13, 4.5 * len(panel_metrics)), squeeze=False)
 for (arch, rule), st in style.items():
     sel = table[(table["arch"] == arch) & (table["rule"] == rule)]
-    by_w = sel[sel["k"] == S.k].sort_values("width")
-    by_l0 = sel[sel["width"] == w_k].sort_values("l0")
-    for row, metric in enumerate(["fvu", "delta_lm_loss"]):
-        if arch != "jumprelu":
-            axes[row, 0].plot(by_w["width"], by_w[metric], ms=8, **st)
-        axes[row, 1].plot(by_l0["l0"], by_l0[metric], ms=8, **st)
-for row, name in enumerate(["NMSE (held-out)", "Δ LM loss (nats, spliced − clean)"]):
+    agg = sel.groupby(["width", "k", "lam"], dropna=False)[["l0", "fvu", "delta_lm_loss"]].agg(["mean", "min", "max"])
+    agg.columns = [f"{a}_{b}" for a, b in agg.columns]
+    agg = agg.reset_index()
+    panels = [("width", agg[agg["k"] == S.k] if arch != "jumprelu" else agg.iloc[:0]), ("l0_mean", agg[agg["width"] == w_k])]
+    for row, (metric, _) in enumerate(panel_metrics):
+        for col, (xcol, sub) in enumerate(panels):
+            sub = sub.sort_values(xcol)
+            y = sub[f"{metric}_mean"]
+            axes[row, col].errorbar(sub[xcol], y, yerr=[y - sub[f"{metric}_min"], sub[f"{metric}_max"] - y],
+                                    ms=8, capsize=3, **st)
+for row, (_, name) in enumerate(panel_metrics):
     axes[row, 0].set(xlabel="dictionary size m (latents)", ylabel=name, title=f"{name.split(' (')[0]} vs width, k = {S.k}")
     axes[row, 1].set(xlabel="L0 (active latents per token, held-out)", ylabel=name,
                      title=f"{name.split(' (')[0]} vs L0, m = {w_k}")
     log_axis(axes[row, 0], "x", ticks=tuple(widths))
     log_axis(axes[row, 1], "x", ticks=(8, 16, 32, 64, 128))
 axes[0, 1].legend(fontsize=9)
-fig.suptitle("BatchTopK vs TopK vs JumpReLU (SmolLM2-135M, layer 15)", fontweight="bold")
+fig.suptitle(f"BatchTopK vs TopK vs JumpReLU (SmolLM2-135M, layer 15; {len(SEEDS)} seeds, bars = range)",
+             fontweight="bold")
 save_figure(fig, NB, "grid_2x2")
 plt.show()
 
@@ -175,17 +199,17 @@ plt.show()
 # ## 4 · How many latents does each token get?
 #
 # TopK's histogram is a spike at $k$ by construction. BatchTopK spreads the same budget: left, the
-# batch rule; middle, the inference threshold. Right: mean number of latents per decile of the token's
-# distance from the mean activation (tokens far from the mean are harder to reconstruct).
+# batch rule; middle, the inference threshold (first seed, $k$ = `S.k`, $m$ = `w_k`). Right: mean number of
+# latents per decile of the token's distance from the mean activation. Under one global threshold on
+# activations that grow with the input's norm, L0 rising with the norm is partly built in; read the panel
+# as "where the budget goes", not as proof that these tokens are harder.
 
 # %%
 label_t, label_b = f"topk k={S.k} m={w_k}", f"batchtopk k={S.k} m={w_k}"
-sae_t, sae_b = store[label_t].sae, store[label_b].sae
-with torch.no_grad():
-    l0_thr = (sae_b.encode(X_eval) != 0).sum(-1)
-    with sae_b.sparsifier.batch_rule():
-        l0_batch = torch.cat([(sae_b.encode(xb) != 0).sum(-1) for xb in X_eval.split(S.batch_size)])
-    l0_topk = (sae_t.encode(X_eval) != 0).sum(-1)
+sae_t, sae_b = store[(label_t, SEEDS[0])].sae, store[(label_b, SEEDS[0])].sae
+l0_thr = evals[(label_b, SEEDS[0])].l0_per_token
+l0_batch = evaluate(sae_b, X_eval, batch_rule=True, batch_size=S.batch_size, seed=SEEDS[0]).l0_per_token
+l0_topk = evals[(label_t, SEEDS[0])].l0_per_token
 dev = (X_eval - X_eval.mean(0)).norm(dim=-1)
 
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.3))
@@ -201,7 +225,7 @@ idx = torch.bucketize(dev, edges[1:-1])
 axes[2].plot([dev[idx == i].mean() for i in range(10)], [l0_thr[idx == i].float().mean() for i in range(10)],
              "s-", color=pal[3], label="BatchTopK (threshold)")
 axes[2].axhline(S.k, color=pal[0], ls=":", label=f"TopK (= {S.k})")
-axes[2].set(xlabel="‖x − mean‖ (token decile mean)", ylabel="mean active latents",
+axes[2].set(xlabel="‖x − mean‖ (token decile mean, raw residual units)", ylabel="mean active latents",
             title="Latents vs distance from the mean")
 axes[2].legend(fontsize=9)
 save_figure(fig, NB, "latents_per_token")
@@ -223,67 +247,155 @@ display(HTML(examples_html("most latents", many) + examples_html("fewest latents
 # %% [markdown]
 # ## 5 · Does the inference threshold reproduce training-time sparsity?
 #
-# For each BatchTopK SAE: L0 and NMSE with the batch rule (L0 = $k$ by construction) and with the
-# threshold, on held-out text and on (seen) training tokens. The held-out text is a different set of
-# documents, so its activations may be distributed a little differently; the training tokens isolate
-# the estimator itself. Tolerance, fixed before running: **5%** relative L0 error.
+# For each BatchTopK SAE (every setting and seed): L0 with the threshold, on the whole held-out split
+# and on (seen) training tokens (the first `S.seen_tokens` of the permuted training harvest), against
+# the training L0 $k$. The held-out text is a different set of documents, so its activations may be
+# distributed a little differently; the training tokens isolate the estimator itself. Tolerance, fixed
+# before running: **5%** relative L0 error.
 
 # %%
-L0_TOL = 0.05
+L0_TOL = 5.0  # percent
+X_seen = X[: S.seen_tokens]
 chk = []
 for r in table[(table["arch"] == "batchtopk") & (table["rule"] == "threshold")].itertuples():
-    batch = table[(table["label"] == r.label) & (table["rule"] == "batch")].iloc[0]
-    train_l0 = measure(store[r.label].sae, X[: len(X_eval)])["l0"]
-    chk.append({"SAE": r.label, "θ": store[r.label].sae.sparsifier.threshold.item(), "k (training L0)": r.k,
-                "L0 thr. (held-out)": r.l0, "L0 thr. (train tokens)": train_l0,
-                "NMSE batch rule": batch["fvu"], "NMSE thr.": r.fvu})
+    sae = store[(r.label, r.seed)].sae
+    chk.append({"SAE": r.label, "seed": r.seed, "θ": sae.sparsifier.threshold.item(), "k": r.k,
+                "L0 thr. (held-out)": r.l0, "L0 thr. (train tokens)": evaluate(sae, X_seen).l0})
 chk = pd.DataFrame(chk)
-chk["rel. err held-out"] = chk["L0 thr. (held-out)"] / chk["k (training L0)"] - 1
-chk["rel. err train"] = chk["L0 thr. (train tokens)"] / chk["k (training L0)"] - 1
-chk.round(3)
+chk["err held-out %"] = 100 * (chk["L0 thr. (held-out)"] / chk["k"] - 1)
+chk["err train %"] = 100 * (chk["L0 thr. (train tokens)"] / chk["k"] - 1)
+chk.round(2)
 
 # %% [markdown]
 # ## 6 · Claims check
 #
-# * **BatchTopK vs TopK**: every (width, $k$) pair trained here, BatchTopK under its batch rule, so
-#   both have the same L0. Reproduced if BatchTopK is better on every pair, partly if on most.
-# * **vs JumpReLU**: JumpReLU's NMSE interpolated (linearly in log L0) at the L0 of BatchTopK
-#   (threshold, $k$ = `S.k`, $m$ = `w_k`). "Comparable" is fixed in advance as within 10% relative
-#   NMSE; if the $\lambda$ sweep does not bracket that L0 we report the nearest point, at most *partly*.
-# * **Threshold**: all BatchTopK SAEs within 5% of $k$ on held-out text; partly if only on training tokens.
+# Each claim's statistic, direction, margin and uncertainty are fixed here, before the run that scores
+# them (verdict model: `saelib.companion.claims`).
+#
+# * **BatchTopK vs TopK on NMSE, at every $k$ and width.** Statistic, per (width, $k$) setting: the
+#   relative NMSE improvement $100\,(\text{NMSE}_\text{TopK} - \text{NMSE}_\text{BatchTopK})/\text{NMSE}_\text{TopK}$
+#   in percent, BatchTopK under its batch rule so both have L0 = $k$; a paired t-interval (95%) over the
+#   seeds. Margin **1%**: the smallest improvement we would call "better", a tenth of the 10% tolerance
+#   used for "comparable" below (the old version had no margin: any single-seed win counted). Aggregate,
+#   declared beforehand: *every* setting must pass, so the claim is scored on the setting whose interval
+#   gives the weakest verdict (not reproduced < inconclusive < partly < reproduced; ties: the lowest
+#   lower bound).
+# * **BatchTopK vs TopK on Δ LM loss, at every $k$ and width**: the same design on Δ LM loss over
+#   `S.splice_seqs` held-out sequences. In the quick preset it is **inconclusive for budget**: three
+#   seeds × every (width, $k$) × two arms is 24 splices, each ~5.6 s over the 32 sequences (4,000
+#   predictions) the verdict model asks for, i.e. most of the notebook's 3-minute row on its own. The
+#   full preset (GPU) runs it.
+# * **BatchTopK comparable to JumpReLU.** Statistic, per seed: the relative NMSE gap
+#   $100\,(\text{NMSE}_\text{BatchTopK}/\text{NMSE}_\text{JumpReLU} - 1)$ with BatchTopK under its inference
+#   threshold ($k$ = `S.k`, $m$ = `w_k`) and JumpReLU's NMSE interpolated at that L0, linearly in log L0,
+#   by `saelib.sweep.at_matched_l0`; a paired t-interval over the seeds. An equivalence claim with
+#   tolerance **10%** (as before). The matching rule now refuses to extrapolate: if the $\lambda$ sweep does
+#   not bracket BatchTopK's L0 in every seed the claim is inconclusive (before, the nearest point was used,
+#   at most *partly*).
+# * **Inference threshold reproduces training L0 (within 5%).** Statistic, per BatchTopK SAE: the
+#   relative L0 error $100\,(L0_\text{threshold}/k - 1)$ on the whole held-out split; a bootstrap (2,000
+#   resamples) over held-out *documents* (a document contributes several sequences), L0 recomputed from
+#   resampled sums. An equivalence claim with tolerance **5%**, on every SAE (every setting and seed):
+#   scored on the SAE with the weakest verdict. (The old "partly if only on training tokens" becomes a
+#   check below: the estimator on the tokens it was estimated from.)
 
 # %%
-claims = ClaimsTable(NB, PRESET, SEED)
-tk = table[table["arch"] == "topk"].set_index(["width", "k"])
-bb = table[(table["arch"] == "batchtopk") & (table["rule"] == "batch")].set_index(["width", "k"])
-pairs = tk.index.intersection(bb.index)
-for metric, name, paper in [("fvu", "NMSE", "BatchTopK lower NMSE than TopK at all k and widths (Fig. 1-2)"),
-                            ("delta_lm_loss", "Δ LM loss", "BatchTopK lower CE degradation than TopK (Fig. 3-4)")]:
-    wins = int((bb.loc[pairs, metric] < tk.loc[pairs, metric]).sum())
-    gaps = ", ".join(f"{(b - t) / abs(t):+.0%}" for b, t in zip(bb.loc[pairs, metric], tk.loc[pairs, metric]))
-    claims.check(f"BatchTopK beats TopK on {name} at every k and width",
-                 f"better on {wins}/{len(pairs)} (width, k) pairs; relative change {gaps}",
-                 reproduced=wins == len(pairs), partly=wins > len(pairs) / 2, paper=paper)
+RANK = {"not reproduced": 0, "inconclusive": 1, "partly": 2, "reproduced": 3}
 
-jrel = table[table["arch"] == "jumprelu"].sort_values("l0")
-ref = table[(table["label"] == label_b) & (table["rule"] == "threshold")].iloc[0]
-bracketed = jrel["l0"].min() <= ref["l0"] <= jrel["l0"].max()
-jr_fvu = (float(np.interp(np.log(ref["l0"]), np.log(jrel["l0"]), jrel["fvu"])) if bracketed
-          else float(jrel.iloc[(np.log(jrel["l0"]) - np.log(ref["l0"])).abs().argmin()]["fvu"]))
-gap = ref["fvu"] / jr_fvu - 1
-claims.check("BatchTopK is comparable to JumpReLU",
-             f"NMSE {ref['fvu']:.3f} (BatchTopK, L0 {ref['l0']:.1f}) vs {jr_fvu:.3f} (JumpReLU"
-             + (" interpolated" if bracketed else ", nearest point: not bracketed") + f"): gap {gap:+.1%}",
-             reproduced=bracketed and abs(gap) <= 0.10, partly=abs(gap) <= 0.10,
-             paper="comparable to JumpReLU (Fig. 2, 4)")
-worst_eval, worst_train = chk["rel. err held-out"].abs().max(), chk["rel. err train"].abs().max()
-claims.check("Inference threshold reproduces training L0 (within 5%)",
-             f"worst L0 error {worst_eval:.1%} on held-out text, {worst_train:.1%} on training tokens "
-             f"({len(chk)} SAEs)",
-             reproduced=worst_eval <= L0_TOL, partly=worst_train <= L0_TOL,
-             paper="a global threshold replaces the batch rule at inference (Sec. 3)")
+
+def weakest(intervals: dict, margin: float, kind: str = "effect") -> tuple:
+    """The (setting, interval) whose verdict is weakest: the 'at every setting' aggregate (direction 'greater')."""
+    def key(item):
+        iv = item[1]
+        return RANK[decide(iv.lo, iv.hi, margin, kind)], (iv.lo if kind == "effect" else -max(abs(iv.lo), abs(iv.hi)))
+    return min(intervals.items(), key=key)
+
+
+def relative_gain(metric: str) -> dict:
+    """Per (width, k): paired t-interval over seeds of 100 (TopK - BatchTopK[batch rule]) / TopK."""
+    tk = table[table["arch"] == "topk"]
+    bb = table[(table["arch"] == "batchtopk") & (table["rule"] == "batch")]
+    out = {}
+    for (w, k), g in tk.groupby(["width", "k"]):
+        a = g.set_index("seed")[metric].loc[SEEDS].to_numpy()
+        b = bb[(bb["width"] == w) & (bb["k"] == k)].set_index("seed")[metric].loc[SEEDS].to_numpy()
+        out[(w, k)] = paired_t_interval(100 * (a - b) / a, np.zeros(len(a)))
+    return out
+
+
+claims = ClaimsTable(NB, PRESET, SEED)
+MARGIN_GAIN = 1.0  # percent
+gain = relative_gain("fvu")
+(w0, k0), iv = weakest(gain, MARGIN_GAIN)
+claims.add_claim("BatchTopK beats TopK on NMSE at every k and width",
+                 "100 (NMSE TopK - NMSE BatchTopK batch rule) / NMSE TopK, %, per (width, k); paired t over seeds; "
+                 "scored on the weakest setting", iv, MARGIN_GAIN, "greater", "seeds", len(SEEDS),
+                 measured=f"weakest m={w0}, k={k0}: {iv.rounded(2)}%; all: "
+                 + ", ".join(f"m={w},k={k} {v.estimate:+.1f}%" for (w, k), v in gain.items()),
+                 paper="BatchTopK lower NMSE than TopK at all k and widths (Fig. 1-2)")
+
+if splice is not None:
+    gain_lm = relative_gain("delta_lm_loss")
+    (w0, k0), iv_lm = weakest(gain_lm, MARGIN_GAIN)
+    pre_lm, lm_text = (True, ""), (f"weakest m={w0}, k={k0}: {iv_lm.rounded(2)}%; all: "
+                                   + ", ".join(f"m={w},k={k} {v.estimate:+.1f}%" for (w, k), v in gain_lm.items()))
+else:
+    iv_lm = Interval(np.nan, np.nan, np.nan, 0, "not run")
+    pre_lm = (False, f"budget: {len(SEEDS)} seeds x {len(gain)} (width, k) x 2 arms = {2 * len(SEEDS) * len(gain)} "
+                     "splices of >= 32 sequences (~5.6 s each) exceed the 3-min row; the full preset runs them")
+    lm_text = "not measured in this preset (budget)"
+claims.add_claim("BatchTopK beats TopK on Δ LM loss at every k and width",
+                 "100 (ΔLM TopK - ΔLM BatchTopK batch rule) / ΔLM TopK, %, per (width, k); paired t over seeds; "
+                 "scored on the weakest setting", iv_lm, MARGIN_GAIN, "greater", "seeds", len(SEEDS),
+                 measured=lm_text, paper="BatchTopK lower CE degradation than TopK (Fig. 3-4)", precondition=pre_lm)
+
+ref = table[(table["label"] == label_b) & (table["rule"] == "threshold")].set_index("seed")
+jrel = table[table["arch"] == "jumprelu"]
+jr_gaps, bracketed = [], True
+for s in SEEDS:
+    m = at_matched_l0(jrel[jrel["seed"] == s], ref.loc[s, "l0"], ["fvu"])
+    bracketed &= m["bracketed"]
+    if m["bracketed"]:
+        jr_gaps.append(100 * (ref.loc[s, "fvu"] / m["fvu"] - 1))
+iv_jr = (paired_t_interval(jr_gaps, np.zeros(len(jr_gaps))) if len(jr_gaps) >= 2
+         else Interval(np.nan, np.nan, np.nan, len(jr_gaps), "fewer than 2 bracketed seeds"))
+claims.add_claim("BatchTopK is comparable to JumpReLU (NMSE within 10%)",
+                 f"100 (NMSE BatchTopK threshold / NMSE JumpReLU at the same L0 - 1), %, k={S.k}, m={w_k}; "
+                 "JumpReLU interpolated in log L0 (at_matched_l0); paired t over seeds",
+                 iv_jr, 10.0, "greater", "seeds", len(SEEDS), kind="equivalence",
+                 measured=(f"gap {iv_jr.rounded(2)}% at BatchTopK L0 {ref['l0'].mean():.1f} (mean over seeds)"
+                           if bracketed else "the λ sweep does not bracket BatchTopK's L0 in every seed"),
+                 paper="comparable to JumpReLU (Fig. 2, 4)",
+                 precondition=(bracketed, "the JumpReLU λ sweep brackets BatchTopK's L0 in every seed"))
+
+l0_err = {}
+for r in table[(table["arch"] == "batchtopk") & (table["rule"] == "threshold")].itertuples():
+    ps = evals[(r.label, r.seed)].per_sequence
+    act_d, n_d = cluster_sums(docs, ps.active, ps.n_tokens)
+    l0_err[(r.label, r.seed)] = paired_bootstrap(
+        lambda a, n, axis, k=r.k: 100 * (a.sum(axis) / n.sum(axis) / k - 1), act_d, n_d,
+        n_resamples=2000, seed=SEED, unit="documents")
+worst_sae, iv_thr = weakest(l0_err, L0_TOL, kind="equivalence")
+claims.add_claim("Inference threshold reproduces training L0 (within 5%)",
+                 "100 (L0 with the threshold / k - 1) on the whole held-out split, %, per BatchTopK SAE; "
+                 "bootstrap over held-out documents; scored on the weakest SAE",
+                 iv_thr, L0_TOL, "greater", "bootstrap", len(SEEDS), kind="equivalence",
+                 measured=f"weakest {worst_sae[0]} seed {worst_sae[1]}: {iv_thr.rounded(2)}%; held-out errors "
+                 f"{chk['err held-out %'].min():+.1f}% to {chk['err held-out %'].max():+.1f}% over {len(chk)} SAEs",
+                 paper="a global threshold replaces the batch rule at inference (Sec. 3)")
+
+bat = table[(table["arch"] == "batchtopk") & (table["rule"] == "batch")]
+claims.add_check("batch rule gives L0 = k on average (within 1%), every BatchTopK SAE",
+                 bool((abs(bat["l0"] / bat["k"] - 1) <= 0.01).all()),
+                 f"L0/k from {(bat['l0'] / bat['k']).min():.3f} to {(bat['l0'] / bat['k']).max():.3f}")
+claims.add_check("threshold estimator reproduces k on training tokens (within 5%), every BatchTopK SAE",
+                 bool((chk["err train %"].abs() <= L0_TOL).all()),
+                 f"errors {chk['err train %'].min():+.1f}% to {chk['err train %'].max():+.1f}% on {len(X_seen):,} training tokens")
 claims.save()
 claims.show()
+
+# %%
+claims.checks_frame()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -291,14 +403,25 @@ print(claims.verdicts())
 
 # %% [markdown]
 # ## What to take away
-#
-# * The batch rule lets the number of active latents vary by token at the same average budget: the
-#   histograms above show how wide that spread is here, and the decile plot which tokens use it.
-# * Whether that buys better reconstructions and a smaller Δ LM loss at this scale is what the claims
-#   table reports, pair by pair; the relative changes are printed so a small win is not read as a
-#   large one.
-# * The inference threshold is a single number. How well it reproduces the training L0 depends on
-#   how stable the activation distribution is between the end of training and inference, and
-#   between training and held-out text.
-# * Scale caveat: ~80k training tokens, ~155 steps, at most 2,304 latents; the paper used 1B
-#   tokens and up to 24k latents. `PRESET = "full"` runs the paper-like configuration on a GPU.
+
+# %%
+g_lo = min(v.estimate for v in gain.values())
+g_hi = max(v.estimate for v in gain.values())
+display(Markdown(f"""
+* The batch rule lets the number of active latents vary by token at the same average budget of $k$ = {S.k}:
+  under the inference threshold the first seed's held-out tokens use from {int(l0_thr.min())} to {int(l0_thr.max())}
+  latents (histograms above).
+* At this scale BatchTopK (batch rule) lowered held-out NMSE by {g_lo:.1f}% to {g_hi:.1f}% relative to TopK across the
+  {len(gain)} (width, $k$) settings (mean over {len(SEEDS)} seeds); the weakest setting's 95% interval is
+  {claims.claims[0].interval[0]:.2f}% to {claims.claims[0].interval[1]:.2f}% against a 1% margin: verdict
+  **{claims.claims[0].verdict}**.
+* Against JumpReLU at the same L0: verdict **{claims.claims[2].verdict}** ({claims.claims[2].measured}).
+* The inference threshold is a single number. On the whole held-out split (all {len(np.unique(docs))} held-out
+  documents, both sources) its L0 is {chk['err held-out %'].min():+.1f}% to {chk['err held-out %'].max():+.1f}% off $k$,
+  on training tokens {chk['err train %'].min():+.1f}% to {chk['err train %'].max():+.1f}%: verdict
+  **{claims.claims[3].verdict}**. (An earlier version of this notebook measured it on two list articles only,
+  where the threshold overshot $k$ by 12-17%: held-out text unlike the training text, not the estimator.)
+* Scale caveat: {len(X):,} training tokens seen for {S.epochs} epoch ({n_steps} steps), at most {max(widths):,} latents;
+  the paper used 1B tokens and up to 24k latents. The Δ LM claim needs the splice over seeds, which the quick
+  preset cannot afford. `PRESET = "full"` runs the paper-like configuration on a GPU.
+"""))
