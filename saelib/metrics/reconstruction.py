@@ -177,8 +177,9 @@ def evaluate(sae: SAE, data: Tensor | Activations, splice: Splice | None = None,
         per_seq = dict(sse=by_seq(sse_tok), var=by_seq(var_tok), active=by_seq(l0_tok), n_tokens=by_seq(torch.ones(n)))
     if splice is not None:
         n_splice = int(splice.keep.sum())
-        with nullcontext() if grads is None else with_gradients(sae, grads[:n_splice]):
-            lm = splice.evaluate(sae)
+        with (nullcontext() if grads is None else with_gradients(sae, grads[:n_splice])), \
+                (sae.sparsifier.batch_rule() if batch_rule else nullcontext()):
+            lm = splice.evaluate(sae)  # under the same rule as the rest (the splice's batches: its sequences)
         if per_seq is not None:
             per_seq.update(ce_spliced=lm["ce_spliced_per_seq"], ce_clean=splice.ce_clean_per_seq,
                            n_predictions=splice.n_predictions)

@@ -72,3 +72,20 @@ def test_evaluate_batch_rule_keeps_the_batch_average_and_refuses_other_sparsifie
     assert ev.l0 == pytest.approx(4.0) and ev.l0_per_token.shape == (512,)
     with pytest.raises(ValueError, match="batch_rule=True needs"):
         evaluate(SAE(8, 32, "relu", seed=0), x, batch_rule=True)
+
+
+def test_evaluate_applies_the_batch_rule_inside_the_splice_too():
+    class Recorder:
+        """A stand-in splice that records which rule the SAE used when spliced."""
+        keep = torch.ones(1, dtype=torch.bool)
+
+        def evaluate(self, sae):
+            self.forced = sae.sparsifier._force_batch_rule
+            return {"delta_lm_loss": 0.0, "ce_recovered": 1.0}
+
+    sae = SAE(8, 32, "batchtopk", k=4, seed=0)
+    rec = Recorder()
+    evaluate(sae.eval(), torch.randn(64, 8), rec, batch_rule=True)
+    assert rec.forced
+    evaluate(sae.eval(), torch.randn(64, 8), rec, batch_rule=False)
+    assert not rec.forced
