@@ -35,7 +35,6 @@ LEGACY_NOTEBOOKS = {
     "06_atm",
     "07_seed_stability",
     "08_feature_consistency",
-    "10_splinterp_llm",
 }
 
 NOTEBOOKS: dict[str, dict[str, dict]] = {
@@ -71,8 +70,8 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      pca_ranks=[0, 1, 3, 7, 15, 31, 63], sae_epochs=50, toy_points=400, threads=None),
     },
     "10_splinterp_llm": {
-        "quick": dict(tokens="all", n_train=6_000, n_test=3_000, expansion=2, k_active=64, lr=1e-3,
-                      pam_batch_size=256, conv_epochs=10, frac_epochs=8, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=1,
+        "quick": dict(tokens="all", n_train=3_000, n_test=2_000, expansion=2, k_active=64, lr=1e-3,
+                      pam_batch_size=256, conv_epochs=8, frac_epochs=8, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
                       l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=1),
         "full": dict(tokens="last", n_train=None, n_test=None, expansion=8, k_active=320, lr=1e-3,
                      pam_batch_size=256, conv_epochs=100, frac_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
