@@ -53,7 +53,7 @@ from saelib.data.synthetic import toy_2d
 from saelib.papers.geometry import (KMeansAE, LocalPCAAE, effective_encoder, grid_2d, mse, power_active, power_diagram,
                                     power_diagram_agreement, region_map, topk_active)
 from saelib.metrics.reconstruction import evaluate
-from saelib.metrics.uncertainty import paired_t_interval
+from saelib.metrics.uncertainty import Interval, paired_t_interval
 from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae, paper_epochs
 
 NB = "09_splinterp_mnist"
@@ -165,7 +165,8 @@ plt.show()
 # Images are normalised as in the authors' code, $x \leftarrow (x - 0.1307)/0.3081$; we hold out
 # `n_test` digits and report MSE per pixel on them (the authors' `nn.MSELoss`; `evaluate(...).mse`).
 # The curve below is seed 0 for every rank; the claim further down compares the three at rank 15 over
-# `n_seeds` seeds (the k-means initialisation, and the SAE's initialisation and batches, change with the seed).
+# `order_seeds` seeds (the k-means initialisation, and the SAE's initialisation and batches, change with the seed):
+# one in the quick preset, for the budget, which leaves that claim inconclusive; three in the full preset.
 
 # %%
 X_all, _ = load_mnist(S.mnist_source, seed=SEED)
@@ -197,13 +198,14 @@ print(f"TopK SAE (256 latents, K={S.k_active}): test MSE {sae_mse:.3f}")
 pw
 
 # %%
-# The rank-15 comparison over seeds (seed 0 from above): k-means AE (C=256), local PCA (C=16, r=15), TopK SAE.
+# The rank-15 comparison over `order_seeds` seeds (seed 0 from above): k-means AE (C=256), local PCA (C=16, r=15),
+# TopK SAE. The quick preset has order_seeds = 1 (budget: the claim is then inconclusive); the full preset 3.
 C_K = S.n_vectors // (S.k_active + 1)
 seeds = list(range(S.n_seeds))
-with timer(f"k-means, local PCA and TopK SAE at seeds {seeds[1:]}"), threadpool_limits(SK_THREADS):
+with timer(f"k-means, local PCA and TopK SAE at seeds {seeds[1:S.order_seeds]}"), threadpool_limits(SK_THREADS):
     ordering = [{"seed": SEED, "kmeans": pw.loc[pw["rank r"] == 0, "test MSE"].item(),
                  "local_pca": pw.loc[pw["rank r"] == S.k_active, "test MSE"].item(), "sae": sae_mse}]
-    for s in seeds[1:]:
+    for s in seeds[1:S.order_seeds]:
         ordering.append({"seed": s, "kmeans": mse(X_test, KMeansAE.fit(X_train, S.n_vectors, seed=s).reconstruct(X_test)),
                          "local_pca": mse(X_test, LocalPCAAE.fit(X_train, C_K, rank=S.k_active, seed=s).reconstruct(X_test)),
                          "sae": evaluate(train_topk(s), X_test).mse})
@@ -460,7 +462,8 @@ pd.DataFrame({"steps per batch": steps}).T.round(4), pd.DataFrame({"mu_enc = nu_
 #   (epochs PAM-SGD needs); both activations, the "every" rule. $m = 1$ epoch, the resolution of the measurement.
 # * *k-means + local PCA ($C=16$, $r=15$) < TopK SAE < k-means AE ($C=256$)* in test MSE: per seed, the relative MSE
 #   reduction of each inequality (local PCA vs SAE, SAE vs k-means), in %; both inequalities, the "every"
-#   rule. $m = 1\%$.
+#   rule. $m = 1\%$. Seeds: `order_seeds`; with fewer than 3 (the quick preset, for the budget) the claim is
+#   inconclusive with the reason "budget" and the seed-0 numbers are shown.
 # * *Power-diagram identity* (top-k pre-activations = k nearest power sites, on the 2-D grids and every MNIST test
 #   digit): an algebraic identity, so a **check**, not a reproduction.
 #
@@ -530,16 +533,25 @@ claims.add_claim("PAM-SGD converges in fewer epochs",
                                     for a, (_, first) in epochs_gain.items()),
                  paper="faster convergence in test loss vs epoch")
 
-order_gain = {"local PCA < SAE": paired_t_interval(100 * (1 - ordering["local_pca"] / ordering["sae"]).to_numpy(),
-                                                   np.zeros(len(ordering))),
-              "SAE < k-means": paired_t_interval(100 * (1 - ordering["sae"] / ordering["kmeans"]).to_numpy(),
-                                                 np.zeros(len(ordering)))}
-_, iv = every(order_gain)
+order_rel = {"local PCA < SAE": 100 * (1 - ordering["local_pca"] / ordering["sae"]).to_numpy(),
+             "SAE < k-means": 100 * (1 - ordering["sae"] / ordering["kmeans"]).to_numpy()}
+order_powered = len(ordering) >= 3
+if order_powered:
+    order_gain = {k: paired_t_interval(v, np.zeros(len(v))) for k, v in order_rel.items()}
+    _, iv = every(order_gain)
+else:  # budget: a point per inequality and no interval; the verdict is inconclusive (precondition below)
+    order_gain = {k: Interval(float(v.mean()), float("nan"), float("nan"), len(v), f"{len(v)} seed(s), no interval")
+                  for k, v in order_rel.items()}
+    iv = min(order_gain.values(), key=lambda v: v.estimate)
 claims.add_claim("k-means + local PCA < SAE < k-means AE in MSE",
                  statistic=f"100 (1 - MSE_lower / MSE_higher) % for each inequality (local PCA C={C_K} r={S.k_active} vs "
                            f"TopK SAE; TopK SAE vs k-means C={S.n_vectors}), {T_INTERVAL}; both (a failing one decides, else the lower lower bound)",
-                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
-                 measured="; ".join(f"{k}: {v.estimate:+.1f}% [{v.lo:+.1f}, {v.hi:+.1f}]" for k, v in order_gain.items())
+                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=len(ordering),
+                 precondition=(order_powered, f"budget: {len(ordering)} seed(s) in the quick preset; 3 seeds of k-means, local PCA "
+                                              "and the TopK SAE (about 20 s more) do not fit the 3 min row beside the 3-seed "
+                                              "PAM study; the full preset (order_seeds=3) runs them"),
+                 measured="; ".join(f"{k}: {v.estimate:+.1f}% " + (f"[{v.lo:+.1f}, {v.hi:+.1f}]" if order_powered else
+                                                                   "(seed 0, no interval)") for k, v in order_gain.items())
                           + "; mean test MSE " + ", ".join(f"{c} {ordering[c].mean():.3f}" for c in ordering),
                  paper="SAEs sit between k-means AEs and the optimal piecewise-affine AE")
 exact = min(grid_agreement.values()) == 1.0 and mnist_agreement == 1.0
@@ -575,7 +587,7 @@ display(Markdown(rf"""
   $r_i^2 = \lVert w_i\rVert^2/4 + b_i$ ({mnist_agreement:.0%} agreement on every MNIST test digit, {min(grid_agreement.values()):.0%} on the
   2-D grids): directions place the sites, biases inflate or shrink the cells. This is an identity (a check), and it
   is for TopK by value; the PAM runs use TopK by |z| keeping signs, whose regions are not power diagrams in this sense.
-* **Accuracy vs sharing** ({order_c.verdict}). Mean test MSE over {S.n_seeds} seeds: k-means + local PCA ($C={C_K}$, $r={S.k_active}$)
+* **Accuracy vs sharing** ({order_c.verdict}). Mean test MSE over {len(ordering)} seed(s): k-means + local PCA ($C={C_K}$, $r={S.k_active}$)
   {ordering['local_pca'].mean():.3f}, TopK SAE {ordering['sae'].mean():.3f}, k-means AE ($C={S.n_vectors}$) {ordering['kmeans'].mean():.3f}
   ({order_c.measured.split('; mean')[0]}). How to match budgets is a choice (seed 0's curve above trades regions for rank), and the
   verdict depends on it.
