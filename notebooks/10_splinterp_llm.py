@@ -34,11 +34,14 @@ SEED = 0
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
 from threadpoolctl import threadpool_limits
 
 from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
+from saelib.metrics.uncertainty import paired_t_interval
 from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
 
 NB = "10_splinterp_llm"
@@ -53,10 +56,13 @@ print({k: v for k, v in vars(S).items() if k in ("preset", "model", "layer", "to
 # ## 1 · The activations
 #
 # The paper took the residual stream at a middle layer for the **last token** of each of 10,000
-# short texts. Our shared harvest (notebook 00) holds 128-token chunks of Wikipedia and news text;
-# with `tokens = "all"` (the quick preset) we sample `n_train` training vectors from **all kept
-# tokens** of the training chunks and `n_test` from the held-out chunks (~1,250 chunks would give
-# only ~1,250 last-token vectors); `tokens = "last"` takes the last kept token of every chunk instead.
+# short texts. Our shared harvest (notebook 00) holds 128-token chunks of Wikipedia and news text,
+# drawn in one fixed random order across all documents of both sources (the training harvest) and the
+# whole held-out split (the held-out harvest; its documents are in neither training set); the sizes are
+# printed below. With `tokens = "all"` (the quick preset) we sample `n_train` training vectors at random
+# from **all kept tokens** of the training chunks and `n_test` at random from all kept tokens of the
+# held-out chunks (so the test vectors come from every held-out document; the last token of every
+# chunk would give only one vector per chunk); `tokens = "last"` takes the last kept token of every chunk instead.
 # As in the authors' script, each dimension is standardised (zero mean, unit variance, with the
 # training statistics), so an MSE of 1 means "no better than predicting the mean".
 
@@ -81,6 +87,10 @@ mean, std = X_train.mean(0), X_train.std(0) + 1e-8
 X_train, X_test = (X_train - mean) / std, (X_test - mean) / std
 d = X_train.shape[1]
 print(f"train {tuple(X_train.shape)}, test {tuple(X_test.shape)}; test variance per dim {X_test.var(0).mean():.3f}")
+for a in (train_acts, eval_acts):
+    dd = a.meta["data"]
+    print(f"{a.meta['split']:>5} harvest: {dd['all']['tokens']:,} tokens, {dd['all']['sequences']} sequences, "
+          f"{dd['all']['documents']} documents (" + ", ".join(f"{src} {dd[src]['documents']}" for src in dd if src != "all") + ")")
 
 # %% [markdown]
 # ## 2 · Three ways to train the same SAE
@@ -98,6 +108,16 @@ print(f"train {tuple(X_train.shape)}, test {tuple(X_test.shape)}; test variance 
 # comparison), $W_\text{enc} \sim \mathcal N(0, 1/d)$ and every method starting from the same tied
 # initialisation. Width and $K$ are scaled down for 2 CPU cores (the paper: 4,096 latents, $K = 320$ on
 # $d = 2{,}304$). Every data fraction trains for `frac_epochs` epochs.
+#
+# **Seeds.** Every run is repeated with `n_seeds` seeds (initialisation, data subset and batch order; the
+# same seeds for all three methods). The convergence runs (all training vectors) are trained once per seed;
+# where `conv_epochs` = `frac_epochs` (the quick preset) they *are* the 100% point of the data-fraction study
+# (the same run), so that point is not trained twice.
+#
+# **Sizes (quick preset) and why.** Three seeds of every run must fit the notebook's 3.5-minute budget on 2 CPU
+# cores, so the quick preset uses `n_train` = 3,000 training vectors (with 2 x 576 = 1,152 latents the 100% point has
+# $N/m \approx 2.6$, close to the paper's $9000/4096 \approx 2.2$), 2,000 test vectors and 8 epochs everywhere (the
+# single-seed version used 6,000 vectors and 10 convergence epochs).
 
 # %%
 m = S.expansion * d
@@ -110,22 +130,27 @@ def new_sae(activation, seed):
     return make_sae(d, m, activation, k=S.k_active, init_std=d ** -0.5, seed=seed)
 
 
-conv, final = {}, {}
-with timer(f"convergence runs ({m} latents, {S.conv_epochs} epochs, 3 methods x 2 activations)"):
-    for name, (act, l1) in acts.items():
-        for meth in METHODS:
-            conv[name, meth] = fit(new_sae(act, SEED), X_train, X_test, meth,
-                                   PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1})).history
-pd.DataFrame({k: h.iloc[-1][["test_mse", "test_l0", "test_nonzero_frac"]] for k, h in conv.items()}).T.round(4)
+seeds = list(range(S.n_seeds))
+conv = {}  # conv[activation, method, seed]: the per-epoch test history
+with timer(f"convergence runs ({m} latents, {S.conv_epochs} epochs, 3 methods x 2 activations x {S.n_seeds} seeds)"):
+    for s in seeds:
+        for name, (act, l1) in acts.items():
+            for meth in METHODS:
+                conv[name, meth, s] = fit(new_sae(act, s), X_train, X_test, meth,
+                                          PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1, "seed": s})).history
+pd.DataFrame({k: h.iloc[-1][["test_mse", "test_l0", "test_nonzero_frac"]] for k, h in conv.items()}).T.groupby(
+    level=[0, 1]).mean().round(4)
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
 for ax, name in zip(axes, acts):
     for meth in METHODS:
-        h = conv[name, meth]
-        ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5, **METHOD_STYLE[meth])
+        for s in seeds:
+            h = conv[name, meth, s]
+            style = METHOD_STYLE[meth] if s == SEED else {**METHOD_STYLE[meth], "label": None, "alpha": 0.35, "lw": 1}
+            ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5 if s == SEED else 0, **style)
     ax.set(yscale="log", xlabel="epoch", ylabel="test MSE per dimension (standardised, log)",
-           title=f"{name}: test MSE vs epoch")
+           title=f"{name}: test MSE vs epoch (seed {SEED} marked, {S.n_seeds - 1} more faint)")
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.legend(fontsize=9)
 save_figure(fig, NB, "test_mse_vs_epoch")
@@ -134,15 +159,24 @@ plt.show()
 # %% [markdown]
 # ## 3 · Sample efficiency and sparsity
 # Nested random subsets of the training vectors; every method sees the same subset, initialisation
-# and batches.
+# and batches. The 100% point is the convergence runs above; below 100% only the final test metrics are
+# recorded (`eval_every_epoch=False`).
 
 # %%
-with timer("data-fraction study"):
+reuse = S.conv_epochs == S.frac_epochs and S.fractions[-1] == 1.0  # the convergence runs are the 100% point
+print("training vectors per fraction:", {f"{100 * f:g}%": max(1, round(f * len(X_train))) for f in S.fractions},
+      f"(latents: {m})")
+with timer("data-fraction study (fractions below 100%)"):
     frac = pd.concat([data_fraction_study(X_train, X_test, lambda s, a=act: new_sae(a, s),
-                                          PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1}), S.fractions,
-                                          seeds=tuple(range(S.n_seeds)), epochs=lambda f: S.frac_epochs,
+                                          PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1, "eval_every_epoch": False}),
+                                          S.fractions[:-1] if reuse else S.fractions,
+                                          seeds=tuple(seeds), epochs=lambda f: S.frac_epochs,
                                           progress=False).assign(activation=name)
                       for name, (act, l1) in acts.items()])
+full = [{"seed": s, "fraction": 1.0, "n_train": len(X_train), "method": meth, "epochs": S.conv_epochs,
+         **conv[name, meth, s].iloc[-1][["test_mse", "test_fvu", "test_l0", "test_nonzero_frac"]].to_dict(), "activation": name}
+        for s in seeds for name in acts for meth in METHODS] if reuse else []
+frac = pd.concat([frac, pd.DataFrame(full)], ignore_index=True)
 frac.groupby(["activation", "fraction", "n_train", "method"])["test_mse"].mean().unstack("method").round(3)
 
 # %%
@@ -151,7 +185,8 @@ for ax, name in zip(axes, acts):
     for meth in METHODS:
         dd = frac[(frac.activation == name) & (frac.method == meth)].groupby("fraction")["test_mse"].mean()
         ax.plot(100 * dd.index, dd, ms=6, **METHOD_STYLE[meth])
-    ax.set(yscale="log", ylabel="final test MSE per dimension (log)", title=f"{name}: sample efficiency")
+    ax.set(yscale="log", ylabel="final test MSE per dimension (log)",
+           title=f"{name}: sample efficiency (mean of {S.n_seeds} seeds)")
 relu = frac[frac.activation == "ReLU + L1"]
 for meth in METHODS:
     dd = relu[relu.method == meth].groupby("fraction")["test_nonzero_frac"].mean()
@@ -169,59 +204,118 @@ plt.show()
 # ### A diagnostic: is it the proximal term?
 # The authors' LLM script anchors the encoder with $\mu_\text{enc} = \nu_\text{enc} = 10^{-3}$, summed over all
 # $d \times m$ weights, while the MSE is a mean: the anchor is not small next to the loss. We rerun
-# PAM-SGD on all the training vectors without it (the MNIST setting) and compare final test MSEs.
-# This is a diagnostic, not part of the claims.
+# PAM-SGD on all the training vectors without it (the MNIST setting) and compare final test MSEs
+# (seed 0, TopK only, for the budget). This is a diagnostic, not part of the claims.
 
 # %%
+diag = list(acts)[:1]  # TopK only (budget)
 with timer("PAM-SGD without the proximal term"):
     no_prox = {name: fit(new_sae(act, SEED), X_train, X_test, "pam",
-                         PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1, "mu_enc": 0.0, "nu_enc": 0.0})).history.test_mse.iloc[-1]
-               for name, (act, l1) in acts.items()}
+                         PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1, "mu_enc": 0.0, "nu_enc": 0.0,
+                                      "eval_every_epoch": False})).history.test_mse.iloc[-1]
+               for name, (act, l1) in acts.items() if name in diag}
 pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
-              **{LABELS[meth]: {a: conv[a, meth].test_mse.iloc[-1] for a in acts} for meth in METHODS}}).round(4)
+              **{LABELS[meth]: {a: conv[a, meth, SEED].test_mse.iloc[-1] for a in diag} for meth in METHODS}}).round(4)
 
 # %% [markdown]
 # ## 4 · Claims check
 #
-# The rules are those of notebook 09, decided before running: *lower test MSE* at every data fraction
-# for both activations: reproduced, at more than half of the (activation, fraction) pairs: partly;
-# *most at low data*: relative gap to the better baseline averaged over fractions $\le 10\%$ larger than over
-# fractions $\ge 50\%$, for both activations (partly: one); *fewer epochs*: first epoch at or below
-# 1.05 x the worst final test MSE earlier than both baselines, for both activations (partly: one);
-# *sparser ReLU codes*: a lower fraction of non-zero codes than both baselines at every data fraction
-# (partly: more than half).
+# The verdict model and the statistics are those of notebook 09 (specified before the run): with $[lo, hi]$
+# the 95% interval of the effect in the claimed direction and $m$ the smallest effect that counts,
+# *reproduced* if $lo \ge m$, *partly* if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$, *inconclusive*
+# otherwise or when a stated precondition fails. Every claim compares training methods, so the uncertainty is
+# seed-to-seed: `n_seeds` seeds, the same for every arm, a t-interval over paired per-seed differences.
+#
+# * *Lower test MSE than tied / untied Adam* at every (activation, fraction): per seed, $100\,(1 - \text{MSE}_\text{PAM}/\text{MSE}_\text{Adam})$ %;
+#   "every setting" rule: if a setting is not reproduced on its own the claim is not reproduced (that setting is
+#   reported), else the setting with the lowest lower bound decides. $m = 1\%$ (a smaller relative gap is a tie).
+# * *Advantage largest at low data*: per seed and activation, relative gap to the better baseline averaged over
+#   fractions $\le 10\%$ minus averaged over fractions $\ge 50\%$, percent points; both activations by the same rule; $m = 1$ pp.
+# * *Fewer epochs*: per seed and activation, (epochs the faster baseline needs) $-$ (epochs PAM-SGD needs) to reach
+#   1.05 x the worst final test MSE of that seed; both activations; $m = 1$ epoch (the resolution).
+# * *Sparser ReLU codes*: per seed and fraction, $\min(\text{nz}_\text{tied}, \text{nz}_\text{untied}) - \text{nz}_\text{PAM}$, the fraction of
+#   non-zero codes in percent points of the latents; every fraction by the same rule; $m = 1$ pp. Precondition: the
+#   codes are sparse at all, i.e. every method's seed-mean non-zero fraction at 100% data is at most 25% of the latents
+#   (a code with more active latents than that is a dense autoencoder, and "sparser" is then not the paper's claim).
+#
+# What changed from the old table: `n_seeds` = 3 seeds with intervals instead of one seed, the "every setting" rule
+# instead of "all / more than half of the settings", and the sparsity precondition.
 
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
-mean_mse = frac.groupby(["activation", "fraction", "method"])["test_mse"].mean().unstack("method")
+T_INTERVAL = f"paired t over {S.n_seeds} seeds"
+per_seed = frac.pivot_table(index=["activation", "fraction", "seed"], columns="method", values="test_mse")
+
+
+def every(intervals, margin=1.0):
+    """The aggregate 'at every setting' (claimed direction: greater), declared before the run: if some setting
+    is not reproduced on its own (lo <= 0 and hi < m) the claim is not reproduced and that setting (the lowest
+    upper bound) is reported; otherwise the setting with the lowest lower bound decides. Returns (setting, interval)."""
+    failed = {k: v for k, v in intervals.items() if v.lo <= 0 and v.hi < margin}
+    pool = failed or intervals
+    key = min(pool, key=lambda k: pool[k].hi if failed else pool[k].lo)
+    return key, pool[key]
+
+
 for b, label in (("adam_tied", "tied"), ("adam_untied", "untied")):
-    w = mean_mse["pam"] < mean_mse[b]
-    claims.check(f"PAM-SGD reaches lower test MSE than {label} Adam on LLM activations (TopK and ReLU, all fractions)",
-                 f"lower at {w.sum()}/{len(w)} (activation, fraction) pairs; "
-                 + "; ".join(f"{a}: {w[a].sum()}/{len(w[a])}" for a in acts),
-                 reproduced=bool(w.all()), partly=w.mean() > 0.5,
-                 paper="PAM-SGD below SGD at every training-set size (Gemma-2-2B, TopK and ReLU)")
-gap = 1 - mean_mse["pam"] / mean_mse[["adam_tied", "adam_untied"]].min(1)
-low = {a: gap[a][gap[a].index <= 0.1].mean() for a in acts}
-high = {a: gap[a][gap[a].index >= 0.5].mean() for a in acts}
-more_low = [low[a] > high[a] for a in acts]
-claims.check("PAM-SGD's advantage is largest in the low-data regime (LLM)",
-             "; ".join(f"{a}: relative gap {low[a]:+.1%} (<=10% data) vs {high[a]:+.1%} (>=50%)" for a in acts),
-             reproduced=all(more_low), partly=any(more_low), paper="largest gains at small training fractions")
-target = {a: 1.05 * max(conv[a, meth]["test_mse"].iloc[-1] for meth in METHODS) for a in acts}
-first = {(a, meth): epochs_to_reach(conv[a, meth], target[a]) for a in acts for meth in METHODS}
-faster = [first[a, "pam"] < min(first[a, "adam_tied"], first[a, "adam_untied"]) for a in acts]
-claims.check("PAM-SGD converges in fewer epochs (LLM)",
-             "; ".join(f"{a}: epochs to reach {target[a]:.3f}: PAM {first[a, 'pam']:.0f}, tied {first[a, 'adam_tied']:.0f}, "
-                       f"untied {first[a, 'adam_untied']:.0f}" for a in acts),
-             reproduced=all(faster), partly=any(faster), paper="faster convergence in test loss vs epoch")
-nz = relu.groupby(["fraction", "method"])["test_nonzero_frac"].mean().unstack("method")
-sparser = (nz["pam"] < nz["adam_tied"]) & (nz["pam"] < nz["adam_untied"])
-claims.check("PAM-SGD gives sparser ReLU codes (LLM)",
-             f"sparser than both baselines at {sparser.sum()}/{len(sparser)} fractions; at 100%: "
-             + ", ".join(f"{meth} {100 * nz.loc[1.0, meth]:.1f}%" for meth in METHODS) + " non-zero",
-             reproduced=bool(sparser.all()), partly=sparser.mean() > 0.5,
-             paper="PAM-SGD codes have fewer non-zeros (ReLU, Gemma-2-2B)")
+    gains = {key: paired_t_interval(100 * (1 - g["pam"] / g[b]).to_numpy(), np.zeros(len(g)))
+             for key, g in per_seed.groupby(level=["activation", "fraction"])}
+    (a, f), iv = every(gains)
+    n_clear = sum(v.lo > 0 for v in gains.values())
+    claims.add_claim(f"PAM-SGD reaches lower test MSE than {label} Adam on LLM activations (TopK and ReLU, all fractions)",
+                     statistic=f"100 (1 - MSE_PAM / MSE_{label}) % per (activation, fraction), {T_INTERVAL}; "
+                               "aggregate: every setting (a failing setting decides, else the lowest lower bound)",
+                     interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
+                     measured=f"deciding setting {a} at {100 * f:g}%: {iv.estimate:+.1f}% [{iv.lo:+.1f}, {iv.hi:+.1f}]; "
+                              f"lower bound > 0 at {n_clear}/{len(gains)} settings",
+                     paper="PAM-SGD below SGD at every training-set size (Gemma-2-2B, TopK and ReLU)")
+
+lowhigh = {}
+for a, g in per_seed.groupby(level="activation"):
+    gap = 100 * (1 - g["pam"] / g[["adam_tied", "adam_untied"]].min(axis=1))
+    fr = gap.index.get_level_values("fraction")
+    low, high = gap[fr <= 0.1].groupby(level="seed").mean(), gap[fr >= 0.5].groupby(level="seed").mean()
+    lowhigh[a] = (paired_t_interval(low.to_numpy(), high.to_numpy()), low.mean(), high.mean())
+_, iv = every({a: v[0] for a, v in lowhigh.items()})
+claims.add_claim("PAM-SGD's advantage is largest in the low-data regime (LLM)",
+                 statistic="relative gap 1 - MSE_PAM / min(MSE_tied, MSE_untied), mean over fractions <= 10% minus "
+                           f"mean over fractions >= 50%, percent points, {T_INTERVAL}; both activations (a failing one decides, else the lower lower bound)",
+                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
+                 measured="; ".join(f"{a}: gap {lo_:+.0f}% (<=10% data) vs {hi_:+.0f}% (>=50%), difference "
+                                    f"{v.estimate:+.0f} pp [{v.lo:+.0f}, {v.hi:+.0f}]" for a, (v, lo_, hi_) in lowhigh.items()),
+                 paper="largest gains at small training fractions")
+
+epochs_gain = {}
+for a in acts:
+    first = {meth: [] for meth in METHODS}
+    for s in seeds:
+        target = 1.05 * max(conv[a, meth, s]["test_mse"].iloc[-1] for meth in METHODS)
+        for meth in METHODS:
+            first[meth].append(epochs_to_reach(conv[a, meth, s], target))
+    epochs_gain[a] = (paired_t_interval(np.minimum(first["adam_tied"], first["adam_untied"]), np.array(first["pam"])), first)
+_, iv = every({a: v[0] for a, v in epochs_gain.items()})
+claims.add_claim("PAM-SGD converges in fewer epochs (LLM)",
+                 statistic="min(epochs_tied, epochs_untied) - epochs_PAM to reach 1.05 x the worst final test MSE of the "
+                           f"seed, {T_INTERVAL}; both activations (a failing one decides, else the lower lower bound)",
+                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
+                 measured="; ".join(f"{a}: epochs PAM {first['pam']}, tied {first['adam_tied']}, untied {first['adam_untied']}"
+                                    for a, (_, first) in epochs_gain.items()),
+                 paper="faster convergence in test loss vs epoch")
+
+nz_seed = relu.pivot_table(index=["fraction", "seed"], columns="method", values="test_nonzero_frac")
+sparse_gain = {f: paired_t_interval(100 * g[["adam_tied", "adam_untied"]].min(axis=1).to_numpy(), 100 * g["pam"].to_numpy())
+               for f, g in nz_seed.groupby(level="fraction")}
+f_dec, iv = every(sparse_gain)
+nz_full = nz_seed.loc[1.0].mean()
+claims.add_claim("PAM-SGD gives sparser ReLU codes (LLM)",
+                 statistic=f"min(nz_tied, nz_untied) - nz_PAM, non-zero codes in percent points of the latents, per fraction, "
+                           f"{T_INTERVAL}; every fraction (a failing one decides, else the lowest lower bound)",
+                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
+                 measured=f"deciding fraction {100 * f_dec:g}%: {iv.estimate:+.2f} pp [{iv.lo:+.2f}, {iv.hi:+.2f}]; at 100%: "
+                          + ", ".join(f"{meth} {100 * nz_full[meth]:.1f}%" for meth in METHODS) + " non-zero",
+                 precondition=(bool((nz_full <= 0.25).all()),
+                               "the ReLU codes are sparse (every method <= 25% non-zero at 100% data)"),
+                 paper="PAM-SGD codes have fewer non-zeros (ReLU, Gemma-2-2B)")
 claims.save()
 claims.show()
 
@@ -231,21 +325,44 @@ print(claims.verdicts())
 
 # %% [markdown]
 # ## What to take away
-#
-# * **None of the paper's LLM claims reproduce at this scale.** On SmolLM2's layer-15 residuals (all
-#   tokens, standardised, 1,152 latents), PAM-SGD ends with a *higher* test MSE than both Adam baselines
-#   at every data fraction, with TopK and with ReLU, and needs more epochs to reach a common level. The
-#   authors' own tied baseline is the best of the three here, the opposite of the MNIST ordering
-#   (notebook 09).
-# * **Interpolation threshold again.** PAM-SGD's error peaks where the number of training vectors is
-#   just above the number of latents (25% = 1,500 vectors for 1,152 latents): the exact least-squares
-#   decoder is then nearly singular, as in notebook 09 at 200 digits for 256 latents.
-# * **Not the proximal term.** Dropping $\mu_\text{enc}, \nu_\text{enc}$ improves PAM-SGD only slightly (table above);
-#   it stays behind both Adam baselines.
-# * **Sparsity.** With $\lambda = 10^{-5}$ for every method the L1 term is negligible and all three keep about
-#   half of the ReLU codes non-zero; the differences are a fraction of a percentage point and change
-#   sign across data fractions. The paper's sparser PAM-SGD codes may come from its different L1
-#   weights for the two methods.
-# * Scale caveat: a 135M model instead of Gemma-2-2B, all tokens of 128-token chunks instead of the
-#   last token of short texts, 6,000 training vectors, 1,152 latents with $K = 64$ (paper: 4,096, $K = 320$),
-#   10 epochs (paper: 100), one seed. `PRESET = "full"` moves towards the paper's settings on a GPU.
+
+# %%
+tied_c, untied_c, low_c, fast_c, sparse_c = claims.claims
+mean_by = frac.groupby(["activation", "fraction", "method"])["test_mse"].mean().unstack("method")
+
+
+def fr_list(a, b):
+    """Fractions where PAM-SGD's seed-mean test MSE is below baseline b's, for activation a."""
+    return ", ".join(f"{100 * f:g}%" for f in S.fractions if mean_by.loc[(a, f), "pam"] < mean_by.loc[(a, f), b]) or "none"
+
+
+best_full = {a: min(METHODS, key=lambda meth: mean_by.loc[(a, 1.0), meth]) for a in acts}
+peak = {a: max(S.fractions, key=lambda f: mean_by.loc[(a, f), "pam"]) for a in acts}
+display(Markdown(rf"""
+* **PAM-SGD vs Adam** on SmolLM2's layer-{S.layer} residuals (all tokens, standardised, {m} latents, {S.n_seeds} seeds).
+  Lower test MSE than tied Adam: {tied_c.verdict} ({tied_c.measured}); than untied Adam: {untied_c.verdict}
+  ({untied_c.measured}). Seed-mean MSE below tied Adam at {", ".join(f"{a}: {fr_list(a, 'adam_tied')}" for a in acts)};
+  below untied Adam at {", ".join(f"{a}: {fr_list(a, 'adam_untied')}" for a in acts)}. Best method at 100% data:
+  {", ".join(f"{a}: {LABELS[best_full[a]]}" for a in acts)}.
+* **Interpolation threshold.** PAM-SGD's seed-mean test MSE is highest at {", ".join(f"{100 * peak[a]:g}% ({a})" for a in acts)}
+  of the {len(X_train):,} training vectors. The exact least-squares decoder is nearly singular where the number of
+  training vectors is close to the number of latents, {m}: here at {100 * m / len(X_train):.0f}% of the training vectors (notebook 09).
+* **Low data** ({low_c.verdict}): {low_c.measured}.
+* **Fewer epochs** ({fast_c.verdict}): {fast_c.measured}.
+* **The proximal term** (a diagnostic, seed 0): PAM-SGD's final test MSE without it
+  {", ".join(f"{a}: {no_prox[a]:.3f}" for a in diag)}, with it {", ".join(f"{a}: {conv[a, 'pam', SEED].test_mse.iloc[-1]:.3f}" for a in diag)};
+  the Adam baselines {", ".join(f"{LABELS[meth].split(' (')[0]} {conv[a, meth, SEED].test_mse.iloc[-1]:.3f}" for a in diag for meth in METHODS[1:])}.
+* **Sparsity** ({sparse_c.verdict}): {sparse_c.measured}. With $\lambda = 10^{{-5}}$ for every method the L1 term is
+  negligible; {"the precondition fails: the ReLU codes are not sparse, so the claim is not tested here" if sparse_c.verdict == "inconclusive" and sparse_c.precondition else "the codes are sparse enough for the comparison"}.
+  The paper's sparser PAM-SGD codes may come from its different L1 weights for the two methods.
+* Scale caveat: a 135M model instead of Gemma-2-2B, all tokens of 128-token chunks instead of the last token of short
+  texts, {len(X_train):,} training vectors, {m} latents with $K = {S.k_active}$ (paper: 4,096, $K = 320$), {S.conv_epochs} epochs
+  (paper: 100). `PRESET = "full"` moves towards the paper's settings on a GPU.
+"""))
+
+# %% [markdown]
+# **Reading the verdicts.** The low-data statistic compares the relative gaps, not their signs: it can come
+# out *reproduced* while PAM-SGD is worse than both Adam baselines at every fraction, as long as it is less far
+# behind at low data; read it together with the first two claims. The fewer-epochs target (1.05 x the worst final
+# test MSE) can be met at epoch 0, the initialisation, when a method ends worse than it started; the epoch counts
+# above show where that happened. Both are the tests as they were before the port; the notebook issues redesign them.

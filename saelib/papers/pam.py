@@ -139,6 +139,7 @@ class PAMConfig:
     grad_clip: float | None = None
     eval_batch_size: int = 4096
     eval_train: bool = False      # also record the training MSE every epoch (one more pass over the data)
+    eval_every_epoch: bool = True  # False: test metrics only after the last epoch (same training; the history has one row)
     seed: int = 0
     progress: bool = False
 
@@ -197,7 +198,7 @@ def fit(sae: SAE, x_train: Tensor, x_test: Tensor, method: Method = "pam", cfg: 
         p.requires_grad_(any(p is q for q in params))
     opt = torch.optim.Adam(params, lr=cfg.lr)
     n, bs = len(x_train), min(cfg.batch_size, len(x_train))
-    rows = [{"epoch": 0, **_eval_row(sae, x_train, x_test, tied, cfg), "seconds": 0.0}]
+    rows = [{"epoch": 0, **_eval_row(sae, x_train, x_test, tied, cfg), "seconds": 0.0}] if cfg.eval_every_epoch else []
     t0 = time.perf_counter()
     for epoch in progress_bar(range(1, cfg.epochs + 1), desc=method, disable=not cfg.progress):
         anchor = (sae.W_enc.detach().clone(), sae.b_enc.detach().clone())
@@ -224,8 +225,12 @@ def fit(sae: SAE, x_train: Tensor, x_test: Tensor, method: Method = "pam", cfg: 
             with torch.no_grad():
                 sae.W_dec.copy_(step.W_dec)
                 sae.b_dec.copy_(step.b_dec)
-        rows.append({"epoch": epoch, **_eval_row(sae, x_train, x_test, tied, cfg),
-                     "seconds": time.perf_counter() - t0})
+        if cfg.eval_every_epoch or epoch == cfg.epochs:
+            rows.append({"epoch": epoch, **_eval_row(sae, x_train, x_test, tied, cfg),
+                         "seconds": time.perf_counter() - t0})
+        elif tied:  # what _eval_row does besides measuring: keep the stored decoder equal to the tied one
+            with torch.no_grad():
+                sae.W_dec.copy_(sae.W_enc.t())
     for p in sae.parameters():
         p.requires_grad_(True)
     sae.metadata.update({"method": method, "pam_config": cfg.as_dict()})

@@ -103,3 +103,18 @@ def test_helpers():
     import pandas as pd
     h = pd.DataFrame({"epoch": [0, 1, 2], "test_mse": [3.0, 1.0, 0.5]})
     assert epochs_to_reach(h, 1.0) == 1 and epochs_to_reach(h, 0.1) == float("inf")
+
+
+@pytest.mark.parametrize("method", ["pam", "adam_tied", "adam_untied"])
+def test_eval_every_epoch_false_trains_the_same_model(method):
+    """Skipping the per-epoch test evaluation changes only the history (one row), not the training."""
+    x = torch.randn(96, 8, generator=torch.Generator().manual_seed(3))
+    cfg = dict(epochs=3, batch_size=32, lr=1e-2, seed=1)
+    full = fit(make_sae(8, 16, "topk_abs", k=3, seed=2), x[:64], x[64:], method, PAMConfig(**cfg))
+    last = fit(make_sae(8, 16, "topk_abs", k=3, seed=2), x[:64], x[64:], method,
+               PAMConfig(**cfg, eval_every_epoch=False))
+    assert list(last.history["epoch"]) == [3]
+    for name, p in full.sae.state_dict().items():
+        assert torch.equal(p, last.sae.state_dict()[name]), name
+    cols = ["test_mse", "test_fvu", "test_l0", "test_nonzero_frac"]
+    assert full.history.iloc[-1][cols].equals(last.history.iloc[-1][cols])
