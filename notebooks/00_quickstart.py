@@ -150,8 +150,8 @@ summary.round(3)
 # %% [markdown]
 # ## 4 · Training curves and the sparsity–fidelity frontier
 #
-# Left: FVU on each training batch. Middle: L0 during training; ReLU's L0 starts near the number of
-# latents and falls as the L1 penalty warms up, TopK's is $k$ by construction (seed 0 shown). Right:
+# Left: FVU on each training batch. Middle: L0 during training; ReLU's L0 starts in the hundreds
+# and falls as the L1 penalty warms up, TopK's is $k$ by construction (seed 0 shown). Right:
 # the frontier on held-out text, one small marker per seed and a line through the seed means:
 # lower-left is better.
 
