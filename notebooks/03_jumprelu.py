@@ -30,27 +30,31 @@
 # latents than Gated SAEs.
 #
 # Here: the toy picture of why a threshold helps, the STE and a numerical check of it, then a
-# $\lambda$ sweep on a real LM against ReLU-L1 and TopK, with the claims scored from the numbers.
+# $\lambda$ sweep on a real LM against ReLU-L1 and TopK, each SAE trained with several seeds, with the
+# claims scored from the numbers.
 
 # %% tags=["parameters"]
 PRESET = "quick"  # "quick": 2 CPU cores, offline; "full": paper-like scale on a GPU, online
-SEED = 0
+SEED = 0  # the first of the preset's n_seeds training seeds
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from IPython.display import Markdown, display
 
 from saelib import SAE, TrainConfig
 from saelib.callbacks import Snapshots
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
 from saelib.metrics.splice import Splice
+from saelib.metrics.uncertainty import Interval, paired_t_interval
 from saelib.papers.jumprelu_toy import closed_form_grad, fd_theta_grad, ste_theta_grad
-from saelib.sweep import grid, preact_quantile, run_sweep
+from saelib.sweep import at_matched_l0, grid, preact_quantile, run_sweep
 
 NB = "03_jumprelu"
 S = setup(NB, PRESET, seed=SEED)
+SEEDS = list(range(SEED, SEED + S.n_seeds))
 print({k: v for k, v in vars(S).items() if k != "notebook"})
 
 # %% [markdown]
@@ -110,9 +114,11 @@ plt.show()
 #
 # **Check.** A toy where $\mathbb E[\mathcal L]$ is computable: $z_i \sim \mathcal N(0,1)$, target $a z_i$,
 # $\mathcal L = \sum_i (a z_i - f_i)^2 + \lambda\,\mathrm{L0}$ (here $a = 0.2$, $\lambda = 0.5$). We compare
-# the batch-averaged STE gradient (autograd through `saelib`'s JumpReLU on a million samples) with finite
-# differences of the expected loss (Gauss–Legendre quadrature), across thresholds and bandwidths. The
-# unit test `tests/test_jumprelu.py` asserts agreement within 5%.
+# the batch-averaged STE gradient (autograd through `saelib`'s JumpReLU on the preset's `ste_samples`
+# draws, printed in the figure title) with finite differences of the expected loss (Gauss–Legendre
+# quadrature), across thresholds and bandwidths. The unit test `tests/papers/test_jumprelu_toy.py` asserts
+# agreement within 5% at $\varepsilon = 0.05$ with 4,000,000 samples; the errors printed below, at other
+# bandwidths and fewer samples, are larger, which is the bias–variance trade-off the next cell describes.
 
 # %%
 thetas = torch.linspace(0.2, 2.4, 23)
@@ -147,7 +153,10 @@ print("max relative error per bandwidth:", {k: f"{v:.1%}" for k, v in err.items(
 # %% [markdown]
 # ## 3 · A λ sweep on a real LM, against ReLU-L1 and TopK
 #
-# Same activations (SmolLM2-135M, layer 15), same width, same training tokens for every SAE.
+# Same activations (SmolLM2-135M, layer 15), same width, same training tokens for every SAE, and every
+# SAE trained with the same seeds (initialisation and data order follow the seed), since a claim that one
+# training method beats another must include seed-to-seed variation. TopK and ReLU-L1 use the quick
+# baseline recipe shared with notebook 00; the SAEs it trained are loaded from the SAE store.
 #
 # **CPU-scale choices** (the paper trains ~8B tokens, $\varepsilon = \theta_0 = 0.001$ in units where
 # $\mathbb E\lVert x\rVert^2 = 1$, Adam $\beta = (0, 0.999)$, lr $7\times10^{-5}$, $\lambda$ warmed up over 10k steps):
@@ -159,57 +168,62 @@ print("max relative error per bandwidth:", {k: f"{v:.1%}" for k, v in err.items(
 #   move by at most about lr × steps;
 # * Adam $\beta_1 = 0$ for JumpReLU, $\lambda$ warmed up over the first 20% of steps, no AuxK for JumpReLU
 #   or ReLU-L1; one learning rate and batch size for every SAE (preset), large enough for ~300 steps;
-# * ReLU-L1 is the decoder-norm-weighted L1 SAE of notebook 00; TopK uses AuxK.
+# * ReLU-L1 is the L1 SAE of notebook 00 (decoder rows at unit norm); TopK uses AuxK.
+# * Held-out metrics are measured on the whole held-out split (all its documents, both sources).
 
 # %%
 with timer("activations (cached)"):
     train_acts, eval_acts = shared_activations(S)
-X, X_eval = train_acts.acts, eval_acts.acts
+X = train_acts.acts
 d = X.shape[1]
 m = S.expansion * d
-with timer("splice (clean CE cached once)"):
-    splice = Splice(eval_acts, max_seqs=S.splice_seqs)
+splice = None
+if S.delta_lm:  # quick preset: off for budget (see the claims)
+    with timer("splice (clean CE cached once)"):
+        splice = Splice(eval_acts, max_seqs=S.splice_seqs)
+print(f"held-out: {len(eval_acts):,} tokens in {eval_acts.tokens.shape[0]} sequences; seeds {SEEDS}")
 theta0 = preact_quantile(SAE(d, m, "relu", seed=SEED), X, S.jr_init_quantile)
 print(f"m = {m} latents; JumpReLU θ0 = {theta0:.3f} (the {S.jr_init_quantile:.0%} quantile), ε = {S.jr_bandwidth}")
 
 # %%
-runs = (grid(["jumprelu"], [m], lams=S.jr_lams,
-             sparsifier_kwargs={"jumprelu": dict(init_threshold=theta0, bandwidth=S.jr_bandwidth)},
+jr_kw = dict(sparsifier_kwargs={"jumprelu": dict(init_threshold=theta0, bandwidth=S.jr_bandwidth)},
              train_kwargs={"jumprelu": dict(beta1=0.0, auxk_coeff=0.0, sparsity_warmup_frac=0.2)})
-        + grid(["relu"], [m], lams=S.l1_coeffs, train_kwargs={"relu": dict(auxk_coeff=0.0)})
-        + grid(["topk"], [m], ks=S.ks))
+jr_runs = grid(["jumprelu"], [m], lams=S.jr_lams, **jr_kw)
+base_runs = (grid(["relu"], [m], lams=S.l1_coeffs, train_kwargs={"relu": dict(auxk_coeff=0.0)})
+             + grid(["topk"], [m], ks=S.ks))
+# the first seed of JumpReLU records its thresholds (a callback: trained directly, not through the store)
 snaps = {}
-for r in runs:
-    if r.arch == "jumprelu":
-        snaps[r.lam] = Snapshots(lambda sae: sae.sparsifier.threshold, every=10)
-        r.train_kwargs["callbacks"] = [snaps[r.lam]]
+for r in jr_runs:
+    snaps[r.lam] = Snapshots(lambda sae: sae.sparsifier.threshold, every=10)
+    r.train_kwargs["callbacks"] = [snaps[r.lam]]
 store = {}
 base = TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, seed=SEED)
-with timer(f"sweep: {len(runs)} SAEs"):
-    table = run_sweep(runs, X, X_eval, base, splice=splice, seed=SEED, store=store)
+n_sae = (len(jr_runs) + len(base_runs)) * len(SEEDS)
+with timer(f"sweep: {n_sae} SAEs (trained, or loaded from the SAE store)"):
+    parts = [run_sweep(jr_runs, X, eval_acts, base, splice=splice, seeds=SEEDS[:1], store=store),
+             run_sweep(grid(["jumprelu"], [m], lams=S.jr_lams, **jr_kw), X, eval_acts, base, splice=splice,
+                       seeds=SEEDS[1:], store=store, cache=True),
+             run_sweep(base_runs, X, eval_acts, base, splice=splice, seeds=SEEDS, store=store, cache=True)]
+table = pd.concat(parts, ignore_index=True)
 
 # %% [markdown]
 # **Shrinkage, measured two ways.** $\lVert\hat x\rVert/\lVert x\rVert$ (the ratio of mean norms) is below 1
 # for *any* imperfect reconstruction, shrinkage or not. So we also fit the single scale $\gamma$ that best
-# rescales the reconstruction, $\gamma = \arg\min_s \sum \lVert (x - b_\text{dec}) - s(\hat x - b_\text{dec})\rVert^2$
-# (Wright & Sharkey 2024): $\gamma \approx 1$ means no systematic shrinkage, $\gamma > 1$ means the
-# codes are too small.
+# rescales the reconstruction about the held-out mean $\bar x$,
+# $\gamma = \arg\min_s \sum \lVert (x - \bar x) - s(\hat x - \bar x)\rVert^2$ (Wright & Sharkey 2024;
+# `evaluate` returns it): $\gamma \approx 1$ means no systematic shrinkage, $\gamma > 1$ means the codes are
+# too small. The table shows the mean over seeds.
 
 # %%
-def best_rescale(sae: SAE, x: torch.Tensor) -> float:
-    with torch.no_grad():
-        xc, xh = x - sae.b_dec, sae(x) - sae.b_dec
-        return float((xc * xh).sum() / (xh * xh).sum())
-
-
-table["gamma"] = [best_rescale(store[lbl].sae, X_eval) for lbl in table["label"]]
-table.drop(columns=["label", "nmse", "width", "expansion"]).round(3)
+shown_cols = ["l0", "fvu", "delta_lm_loss", "dead_frac", "hf_10", "hf_1", "norm_ratio", "gamma"]
+table.groupby(["arch", "k", "lam"], dropna=False, sort=False)[shown_cols].mean().dropna(axis=1, how="all").round(3)
 
 # %% [markdown]
 # ## 4 · The frontier: fidelity vs sparsity
 #
-# Lower-left is better. Δ LM loss is the increase in next-token cross-entropy on held-out text when the
-# reconstruction replaces layer 15's output (spliced − clean; positive = worse).
+# Lower-left is better. One small marker per seed, a line through the seed means. With the splice on
+# (the full preset), a second panel shows Δ LM loss: the increase in next-token cross-entropy on held-out
+# text when the reconstruction replaces layer 15's output (spliced − clean; positive = worse).
 
 # %%
 names = {"jumprelu": "JumpReLU (λ sweep)", "relu": "ReLU-L1 (λ sweep)", "topk": "TopK (k sweep)"}
@@ -219,16 +233,20 @@ cols = dict(zip(names, pal))
 
 def frontier(ax, metric, ylabel, title):
     for arch, name in names.items():
-        sel = table[table["arch"] == arch].sort_values("l0")
-        ax.plot(sel["l0"], sel[metric], marker=marks[arch], ms=8, color=cols[arch], label=name)
+        sel = table[table["arch"] == arch]
+        ax.scatter(sel["l0"], sel[metric], s=12, color=cols[arch], alpha=0.5)
+        means = sel.groupby("label", sort=False)[["l0", metric]].mean().sort_values("l0")
+        ax.plot(means["l0"], means[metric], marker=marks[arch], ms=8, color=cols[arch], label=name)
     ax.set(xlabel="L0 (active latents per token, held-out)", ylabel=ylabel, title=title)
     log_axis(ax, "x", ticks=(4, 8, 16, 32, 64, 128, 256, 512))
     ax.legend(fontsize=9)
 
 
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-frontier(axes[0], "delta_lm_loss", "Δ LM loss (nats)", "Δ LM loss vs L0")
-frontier(axes[1], "fvu", "FVU (held-out)", "FVU vs L0")
+panels = ([("delta_lm_loss", "Δ LM loss (nats)", "Δ LM loss vs L0")] if S.delta_lm else []) + \
+         [("fvu", "FVU (held-out)", "FVU vs L0")]
+fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+for ax, p in zip(axes[0], panels):
+    frontier(ax, *p)
 save_figure(fig, NB, "frontier")
 plt.show()
 
@@ -245,7 +263,7 @@ frontier(axes[0], "hf_10", "fraction of latents", "Latents firing on > 10% of to
 frontier(axes[1], "hf_1", "fraction of latents", "Latents firing on > 1% of tokens")
 frontier(axes[2], "gamma", "γ (best rescale of x̂)", "Shrinkage: γ > 1 means codes too small")
 for arch in names:
-    sel = table[table["arch"] == arch].sort_values("l0")
+    sel = table[table["arch"] == arch].groupby("label", sort=False)[["l0", "norm_ratio"]].mean().sort_values("l0")
     axes[2].plot(sel["l0"], sel["norm_ratio"], ls=":", marker=marks[arch], color=cols[arch], alpha=0.6)
 axes[2].axhline(1.0, color="k", lw=1)
 axes[2].text(0.02, 0.03, "dotted: ‖x̂‖ / ‖x‖", transform=axes[2].transAxes, fontsize=9)
@@ -256,7 +274,7 @@ plt.show()
 # ## 6 · How the thresholds move during training
 #
 # The distribution of $\theta$ over latents (median and 5–95% band) against training step, for each
-# $\lambda$; the dashed line is $\theta_0$. Right: the final distribution.
+# $\lambda$ (seed 0); the dashed line is $\theta_0$. Right: the final distribution.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.3))
@@ -277,51 +295,118 @@ plt.show()
 # %% [markdown]
 # ## 7 · Claims check
 #
-# "At equal L0": the comparison method's metric is interpolated (linearly in log L0) at each JumpReLU
-# point's L0; JumpReLU points outside the other sweep's L0 range are not compared. A claim needs at least
-# two compared points to be *reproduced*; otherwise it is at most *partly*.
+# Each claim fixes, before the run that scores it, its statistic, direction, margin and uncertainty.
+# All of them compare training methods (or one method over its sweep), so the uncertainty is
+# seed-to-seed: every SAE is trained with the same seeds, and each interval is a paired t-interval (95%)
+# over per-seed values. With $[lo, hi]$ the interval in the claimed direction and $m$ the margin, a claim
+# is *reproduced* if $lo \ge m$, *partly* if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$,
+# and *inconclusive* otherwise or when a precondition fails.
+#
+# * **At equal L0.** For each JumpReLU $\lambda$ and seed, the other method's sweep (same seed) is
+#   interpolated at that JumpReLU SAE's held-out L0 with `saelib.sweep.at_matched_l0` (linear in $\log$ L0
+#   between the two bracketing sweep points; it refuses to extrapolate). A JumpReLU setting is compared
+#   only if it is bracketed in every seed. As before, "at equal L0" claims need at least two compared
+#   settings (a precondition: with fewer the claim is inconclusive), and they hold at *every* compared
+#   setting: the aggregate, fixed beforehand, is the worst per-setting interval (the one with the lowest
+#   lower bound in the claimed direction).
+# * **Margins.** FVU: 1 percentage point of variance (as in notebook 00). "At least matches TopK" is a
+#   non-inferiority claim: JumpReLU's FVU may be worse by at most a 1-point tolerance, so the statistic is
+#   $\mathrm{FVU}_\text{TopK} - \mathrm{FVU}_\text{JumpReLU} + 1$ point with margin 0 (the old test had no
+#   tolerance; with none, a tie could never count as "matching"). Latents firing on > 10% of tokens: 1
+#   percentage point of the latents. Shrinkage keeps the old test's two parts as two rows: every ReLU-L1
+#   $\gamma$ above every JumpReLU $\gamma$ (margin 2 points of $\gamma$), and JumpReLU's largest $\gamma$ at
+#   most 1.05 (the old 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
+# * **Δ LM loss** needs a splice of at least 32 held-out sequences for every JumpReLU and ReLU-L1 SAE and
+#   seed; where the preset cannot afford it (quick), the claim is inconclusive for budget.
 
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
-jr = table[table["arch"] == "jumprelu"].sort_values("l0")
+jr = table[table["arch"] == "jumprelu"]
 
 
-def at_jr_l0(arch: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """(JumpReLU values, the other arch interpolated at the same L0) over the bracketed JumpReLU points."""
-    other = table[table["arch"] == arch].sort_values("l0")
-    ok = (jr["l0"] >= other["l0"].min()) & (jr["l0"] <= other["l0"].max())
-    interp = np.interp(np.log(jr["l0"][ok]), np.log(other["l0"]), other[metric])
-    return jr[metric][ok].to_numpy(), interp
+def seed_interval(values) -> Interval:
+    """t-interval over seeds of per-seed differences (already differenced: b = 0)."""
+    v = np.asarray(values, dtype=float)
+    return paired_t_interval(v, np.zeros_like(v))
 
 
-for metric, label in [("fvu", "FVU"), ("delta_lm_loss", "Δ LM loss")]:
-    mine, relu = at_jr_l0("relu", metric)
-    wins = int((mine < relu).sum())
-    claims.check(f"JumpReLU beats ReLU-L1 on {label} at equal L0",
-                 f"lower on {wins}/{len(mine)} JumpReLU points in ReLU's L0 range"
-                 + ("; " + ", ".join(f"{a:.3f} vs {b:.3f}" for a, b in zip(mine, relu)) if len(mine) else ""),
-                 reproduced=len(mine) >= 2 and wins == len(mine), partly=wins > 0,
-                 paper="JumpReLU above ReLU/Gated on the fidelity-sparsity frontier (Fig. 2)")
-mine, topk = at_jr_l0("topk", "fvu")
-wins = int((mine <= topk).sum())
-claims.check("JumpReLU at least matches TopK on FVU at equal L0",
-             f"as good or better on {wins}/{len(mine)} points in TopK's L0 range"
-             + ("; " + ", ".join(f"{a:.4f} vs {b:.4f}" for a, b in zip(mine, topk)) if len(mine) else ""),
-             reproduced=len(mine) >= 2 and wins == len(mine), partly=wins > 0,
-             paper="JumpReLU matches or beats TopK (Fig. 2)")
-mine, relu = at_jr_l0("relu", "hf_10")
-claims.check("JumpReLU has more >10%-frequency latents than ReLU-L1 at equal L0",
-             f"more on {int((mine > relu).sum())}/{len(mine)} points; "
-             + ", ".join(f"{a:.3f} vs {b:.3f}" for a, b in zip(mine, relu)),
-             reproduced=len(mine) >= 2 and bool((mine > relu).all()), partly=bool((mine > relu).any()),
-             paper="JumpReLU (and TopK) have more very-high-frequency latents than Gated (Fig. 5)")
-g = table.groupby("arch")["gamma"]
-claims.check("L1 shrinks magnitudes; JumpReLU does not",
-             f"γ: ReLU-L1 {g.min()['relu']:.3f}–{g.max()['relu']:.3f}, JumpReLU {g.min()['jumprelu']:.3f}–"
-             f"{g.max()['jumprelu']:.3f} (1 = no shrinkage)",
-             reproduced=g.min()["relu"] > g.max()["jumprelu"] and g.max()["jumprelu"] <= 1.05,
-             partly=g.mean()["relu"] > g.mean()["jumprelu"],
-             paper="no shrinkage with JumpReLU (Sec. 5; L1 shrinkage: Wright & Sharkey 2024)")
+def per_setting(arch: str, metric: str, diff) -> dict[float, Interval]:
+    """For each JumpReLU λ bracketed by ``arch``'s sweep in every seed: the t-interval over seeds of
+    diff(JumpReLU value, the other sweep interpolated at that JumpReLU SAE's L0)."""
+    out = {}
+    for lam, g in jr.groupby("lam"):
+        vals = []
+        for _, row in g.sort_values("seed").iterrows():
+            other = table[(table["arch"] == arch) & (table["seed"] == row["seed"])]
+            mt = at_matched_l0(other, row["l0"], [metric])
+            vals.append(diff(row[metric], mt[metric]) if mt["bracketed"] else np.nan)
+        if np.isfinite(vals).all():
+            out[lam] = seed_interval(vals)
+    return out
+
+
+NONE = Interval(np.nan, np.nan, np.nan, 0, "no compared setting")
+
+
+def add_at_equal_l0(claim, arch, metric, diff, statistic, margin, paper, unit):
+    res = per_setting(arch, metric, diff)
+    worst = min(res.values(), key=lambda iv: iv.lo) if res else NONE
+    detail = "; ".join(f"λ={lam:g}: {iv.estimate:+.2f} [{iv.lo:+.2f}, {iv.hi:+.2f}]" for lam, iv in res.items())
+    claims.add_claim(claim, statistic=statistic + "; aggregate: the worst per-setting interval",
+                     interval=worst, margin=margin, direction="greater", uncertainty="seeds", n_seeds=len(SEEDS),
+                     precondition=(len(res) >= 2, f"at least 2 JumpReLU settings inside {arch}'s L0 range "
+                                                  f"in every seed ({len(res)} here)"),
+                     measured=f"{len(res)}/{len(S.jr_lams)} JumpReLU settings compared ({unit}): {detail}",
+                     paper=paper)
+
+
+add_at_equal_l0("JumpReLU beats ReLU-L1 on FVU at equal L0", "relu", "fvu", lambda j, o: 100 * (o - j),
+                "FVU(ReLU-L1 at JumpReLU's L0) - FVU(JumpReLU), percentage points, per setting over seeds", 1.0,
+                "JumpReLU above ReLU/Gated on the fidelity-sparsity frontier (Fig. 2)", "pp")
+if S.delta_lm:
+    add_at_equal_l0("JumpReLU beats ReLU-L1 on Δ LM loss at equal L0", "relu", "delta_lm_loss",
+                    lambda j, o: o - j, f"ΔLM(ReLU-L1 at JumpReLU's L0) - ΔLM(JumpReLU), nats, "
+                    f"{S.splice_seqs} held-out sequences, per setting over seeds", 0.02,
+                    "JumpReLU above ReLU/Gated on the fidelity-sparsity frontier (Fig. 2)", "nats")
+else:
+    n_splices = len(S.jr_lams) * len(SEEDS) + len(S.l1_coeffs) * len(SEEDS)
+    claims.add_claim("JumpReLU beats ReLU-L1 on Δ LM loss at equal L0",
+                     statistic="ΔLM(ReLU-L1 at JumpReLU's L0) - ΔLM(JumpReLU), nats, per setting over seeds "
+                               "(not measured in this preset)",
+                     interval=NONE, margin=0.02, direction="greater", uncertainty="seeds", n_seeds=len(SEEDS),
+                     precondition=(False, f"budget: {n_splices} splices of >= 32 held-out sequences (~7 s each on "
+                                          f"2 cores) do not fit the 3-minute row; the full preset runs them"),
+                     measured="not measured (budget)",
+                     paper="JumpReLU above ReLU/Gated on the fidelity-sparsity frontier (Fig. 2)")
+add_at_equal_l0("JumpReLU at least matches TopK on FVU at equal L0", "topk", "fvu",
+                lambda j, o: 100 * (o - j) + 1.0,
+                "FVU(TopK at JumpReLU's L0) - FVU(JumpReLU) + 1 pp tolerance (non-inferiority), percentage "
+                "points, per setting over seeds", 0.0, "JumpReLU matches or beats TopK (Fig. 2)", "pp, tolerance included")
+add_at_equal_l0("JumpReLU has more >10%-frequency latents than ReLU-L1 at equal L0", "relu", "hf_10",
+                lambda j, o: 100 * (j - o),
+                "fraction of latents firing on > 10% of held-out tokens, JumpReLU - ReLU-L1 at JumpReLU's L0, "
+                "percentage points, per setting over seeds", 1.0,
+                "JumpReLU (and TopK) have more very-high-frequency latents than Gated (Fig. 5)", "pp of latents")
+gam = table.groupby(["seed", "arch"])["gamma"].agg(["min", "max"])
+g_relu_min = np.array([gam.loc[(s, "relu"), "min"] for s in SEEDS])
+g_jr_max = np.array([gam.loc[(s, "jumprelu"), "max"] for s in SEEDS])
+claims.add_claim("L1 shrinks magnitudes more than JumpReLU (γ)",
+                 statistic="min over the λ sweep of γ(ReLU-L1) - max over the λ sweep of γ(JumpReLU), "
+                           "percentage points of γ, per seed; paired t",
+                 interval=seed_interval(100 * (g_relu_min - g_jr_max)), margin=2.0, direction="greater",
+                 uncertainty="seeds", n_seeds=len(SEEDS),
+                 measured=f"γ: ReLU-L1 {table.loc[table['arch'] == 'relu', 'gamma'].min():.3f}–"
+                          f"{table.loc[table['arch'] == 'relu', 'gamma'].max():.3f}, JumpReLU "
+                          f"{table.loc[table['arch'] == 'jumprelu', 'gamma'].min():.3f}–"
+                          f"{table.loc[table['arch'] == 'jumprelu', 'gamma'].max():.3f} over all seeds (1 = no shrinkage)",
+                 paper="L1 shrinkage (Wright & Sharkey 2024); no shrinkage with JumpReLU (Sec. 5)")
+claims.add_claim("JumpReLU does not shrink (γ within 5% of 1)",
+                 statistic="5 - 100 (max over the λ sweep of γ(JumpReLU) - 1), percentage points, per seed; "
+                           "t-interval",
+                 interval=seed_interval(5.0 - 100 * (g_jr_max - 1)), margin=0.0, direction="greater",
+                 uncertainty="seeds", n_seeds=len(SEEDS),
+                 measured=f"largest JumpReLU γ per seed: " + ", ".join(f"{v:.3f}" for v in g_jr_max),
+                 paper="no shrinkage with JumpReLU (Sec. 5)")
 claims.save()
 claims.show()
 
@@ -336,6 +421,18 @@ print(claims.verdicts())
 #   expected loss, and the check above shows it, with the bias–variance trade-off set by the bandwidth.
 # * On a real LM at CPU scale JumpReLU's thresholds move slowly (a raw parameter under Adam moves about
 #   one learning-rate step per step), so the initial threshold and the learning rate matter far more
-#   than in the paper's billions of tokens. The claims table reports what this run measured, not what
-#   the paper's scale would give.
-# * `PRESET = "full"` runs a paper-like configuration on a GPU.
+#   than in the paper's billions of tokens. The thresholds also move nearly in lock-step (the narrow
+#   band and peaks in the threshold figure, quantified below): at this scale JumpReLU behaves much like
+#   a ReLU with one global threshold, so the paper's per-latent thresholds are barely exercised.
+#   The claims table reports what this run measured, not what the paper's scale would give.
+
+# %%
+spread = {lam: torch.quantile(torch.stack(sn.values)[-1], torch.tensor([0.05, 0.5, 0.95])).tolist()
+          for lam, sn in snaps.items()}
+display(Markdown(
+    "* Final thresholds (seed 0), 5th / 50th / 95th percentile over latents: "
+    + "; ".join(f"λ = {lam:g}: {q[0]:.2f} / {q[1]:.2f} / {q[2]:.2f}" for lam, q in spread.items())
+    + f" (θ0 = {theta0:.2f}).\n"
+    f"* Held-out FVU at the JumpReLU settings (mean over {len(SEEDS)} seeds): "
+    + ", ".join(f"λ = {lam:g}: L0 {g['l0'].mean():.1f}, FVU {g['fvu'].mean():.3f}" for lam, g in jr.groupby("lam"))
+    + ".\n* `PRESET = \"full\"` runs a paper-like configuration on a GPU, Δ LM loss included."))
