@@ -136,9 +136,10 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "05_gradient_sae": {
         # issue 11 port: 3 seeds and a 32-sequence splice (with g) fit the 4.5-minute row only with g harvested
-        # for 160 training sequences (was 320) and the beta sensitivity left to the full preset
+        # for 160 training sequences (was 320), two k (the ends of the old range; k for steering: the first)
+        # and the beta sensitivity left to the full preset
         "quick": dict(seeds=[0, 1, 2], grad_train_seqs=160, grad_eval_seqs=32, splice_seqs=32, expansion=2,
-                      ks=[16, 32, 64], k=32, epochs=2.0, lr=3e-3, beta2=0.999, batch_size=512, dead_window_tokens=20_000,
+                      ks=[16, 64], k=16, epochs=2.0, lr=3e-3, beta2=0.999, batch_size=512, dead_window_tokens=20_000,
                       beta_factors=[], steer_latents=8, steer_seqs=2, steer_alpha=0.25, n_top=5),
         "full": dict(seeds=[0, 1, 2], grad_train_seqs=None, grad_eval_seqs=32, splice_seqs=32, expansion=16,
                      ks=[16, 32, 64, 128], k=32, epochs=1.0, lr=3e-4, beta2=0.999, batch_size=4096,
