@@ -409,8 +409,10 @@ A_, T_, J_, R_ = (ps[n] for n in ["ATM (reconstructed)", "TopK", "JumpReLU", "Re
 
 
 def seeds_interval(a: pd.Series, b: pd.Series, *families: pd.DataFrame):
-    """Paired t-interval of a - b over the seeds where every family brackets the target; (interval, all bracketed)."""
+    """Paired t-interval of a - b over the seeds where every family brackets the target and both are finite;
+    (interval, all seeds used)."""
     ok = np.logical_and.reduce([f.loc[SEEDS, "bracketed"].to_numpy() for f in families])
+    ok &= np.isfinite(a.loc[SEEDS].to_numpy()) & np.isfinite(b.loc[SEEDS].to_numpy())  # e.g. a ratio over a zero base
     if ok.sum() < 2:
         return paired_t_interval([0.0, 0.0], [0.0, 0.0])._replace(estimate=np.nan, lo=np.nan, hi=np.nan), False
     return paired_t_interval(a.loc[SEEDS][ok].to_numpy(), b.loc[SEEDS][ok].to_numpy()), bool(ok.all())
@@ -437,7 +439,7 @@ claims.add_claim(
     paper="ATM 0.0068 vs JumpReLU 0.0114 vs TopK 0.1402 (Gemma-2-2b)")
 rl_pos = bool((R_.loc[SEEDS, "absorption"] > 0).all())
 drop = 100 * (1 - A_["absorption"] / R_["absorption"].where(R_["absorption"] > 0))
-iv_drop, ok_r = seeds_interval(drop.fillna(0.0), pd.Series(0.0, index=drop.index), A_, R_)
+iv_drop, ok_r = seeds_interval(drop, pd.Series(0.0, index=drop.index), A_, R_)
 claims.add_claim(
     "The masking itself lowers absorption (ATM vs its ReLU-L1 base, >= 20% lower)",
     statistic="per seed: 100 x (1 - absorption(ATM) / absorption(ReLU-L1)) at that seed's TopK L0 (%); paired t over seeds",
