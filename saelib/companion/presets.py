@@ -26,7 +26,6 @@ TEXT_FREE = {"09_splinterp_mnist"}  # notebooks that read no shared harvest
 # Each entry goes when its notebook is ported to the verdict model and re-executed.
 LEGACY_DATA = dict(data_order="file", n_eval_tokens=16_384)
 LEGACY_NOTEBOOKS = {
-    "01_llama_scope",
     "04_mutual_choice",
     "07_seed_stability",
     "08_feature_consistency",
@@ -43,12 +42,14 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "01_llama_scope": {
         "quick": dict(narrow=1, wide=4, ks=[16, 32, 64], k=32, l1_coeffs=[1.0, 2.0, 3.0], epochs=1.0, lr=1e-3,
-                      batch_size=1024, dead_window_tokens=50_000, splice_seqs=8, long_ctx_len=1024,
-                      long_n_tokens=4096, pos_edges=[1, 128, 256, 512, 1024], ft_model=None,
+                      batch_size=1024, dead_window_tokens=50_000, n_seeds=3, sweep_seeds=1, ablation_lm=False, n_boot=2000,
+                      splice_seqs=32,
+                      long_ctx_len=1024, long_n_tokens=8192, pos_edges=[1, 128, 256, 512, 1024], ft_model=None,
                       ft_corpus="local:gensim-lee", ft_steps=8, ft_batch=2, ft_lr=1e-4, ft_train_tokens=16_384,
                       ft_eval_tokens=4096, ft_sae_epochs=4.0, omp_atoms=4, n_families_shown=2),
         "full": dict(narrow=8, wide=32, ks=[25, 50, 100], k=50, l1_coeffs=[1.0, 2.0, 4.0, 8.0], epochs=1.0, lr=8e-4,
-                     batch_size=2048, dead_window_tokens=1_000_000, splice_seqs=64, long_ctx_len=4096,
+                     batch_size=2048, dead_window_tokens=1_000_000, n_seeds=3, sweep_seeds=3, ablation_lm=True, n_boot=2000,
+                     splice_seqs=64, long_ctx_len=4096,
                      long_n_tokens=65_536, pos_edges=[1, 1024, 2048, 3072, 4096],
                      ft_model="HuggingFaceTB/SmolLM2-135M-Instruct", ft_corpus=None, ft_steps=0, ft_batch=0,
                      ft_lr=0.0, ft_train_tokens=1_000_000, ft_eval_tokens=65_536, ft_sae_epochs=1.0, omp_atoms=4,
