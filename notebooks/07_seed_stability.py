@@ -368,7 +368,7 @@ claims.add_claim("Shared fraction falls as the SAE gets wider",
                  f"shared({w0} latents) - shared({w1} latents), TopK k={S.k}, pp, per disjoint seed pair {PAIRS}, "
                  f"t-interval over the {n_pairs} pairs", iv, MARGIN_PP, "greater", "seeds", S.n_seeds,
                  measured=f"{sh0.mean():.1f}% at {w0} vs {sh1.mean():.1f}% at {w1} latents; difference "
-                          f"{iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' for r in rho_w)}",
+                          f"{iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' if np.isfinite(r) else 'n/a' for r in rho_w)}",
                  paper="0.81 (32) → 0.276 (131k)", precondition=floor_ok(sh0, sh1))
 first_pp = np.array([100 * c["shared"].iloc[0] for c in pair_curves])
 last_pp = np.array([100 * c["shared"].iloc[-1] for c in pair_curves])
@@ -379,7 +379,7 @@ claims.add_claim("Shared fraction rises with training",
                  f"TopK k={S.k}, {S.arch_width} latents, pp, per disjoint seed pair, t-interval over the {n_pairs} pairs",
                  iv, MARGIN_PP, "greater", "seeds", S.n_seeds,
                  measured=f"{first_pp.mean():.1f}% → {last_pp.mean():.1f}% over {len(train_curve)} snapshots; "
-                          f"difference {iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' for r in rho_t)}",
+                          f"difference {iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' if np.isfinite(r) else 'n/a' for r in rho_t)}",
                  paper="0.07 → 0.61 (0.8B → 80B tokens)", precondition=floor_ok(first_pp, last_pp))
 relu_pp, tk_pp = pp(arch["ReLU-L1"]), pp(arch[f"TopK k={k_match}"])
 relu_arch, tk_arch = arch_table.iloc[0], arch_table.iloc[1]

@@ -80,7 +80,7 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "07_seed_stability": {
         # n_seeds, arch_seeds even: seeds (0, 1), (2, 3), ... form the disjoint (independent) pairs the claims use
-        "quick": dict(widths=[64, 128, 256], k=32, n_seeds=6, epochs=2.0, lr=1e-3, batch_size=256,
+        "quick": dict(widths=[64, 128], k=32, n_seeds=6, epochs=1.5, lr=1e-3, batch_size=256,
                       arch_width=128, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=2, threshold=0.7, threads=1),
         "full": dict(widths=[1024, 2048, 4096, 8192], k=32, n_seeds=6, epochs=1.0, lr=2e-4, batch_size=4096,
                      arch_width=8192, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
