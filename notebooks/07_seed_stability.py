@@ -37,7 +37,7 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import HTML, display
+from IPython.display import HTML, Markdown, display
 from scipy import stats
 
 from saelib import TrainConfig
@@ -45,6 +45,7 @@ from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, 
 from saelib.companion.examples import examples_html, latent_activations, top_examples
 from saelib.data.lm import load_lm
 from saelib.metrics.matching import match_saes, shared_counts, threshold_sweep
+from saelib.metrics.uncertainty import paired_t_interval
 from saelib.multiseed import pairwise_summary, snapshot_scores, train_seeds
 from saelib.utils import torch_threads
 
@@ -72,24 +73,32 @@ print({k: v for k, v in vars(S).items() if k not in ("notebook",)})
 # * and **Equal** is the fraction of latents with $\pi_\text{dec}(i) = \pi_\text{enc}(i)$, whatever the cosines.
 #
 # Latents that never fire on the held-out tokens are replaced by zero vectors, so they are never shared.
-# With $S$ seeds, each number is the mean over the $\binom{S}{2}$ pairs.
+#
+# **Seeds and pairs.** The $\binom{S}{2}$ pairs of $S$ seeds are not independent (pairs $(0,1)$ and
+# $(0,2)$ share seed 0), so a t-interval over all pairs would be too narrow. Every number that a
+# claim rests on is therefore measured on **disjoint pairs** $(0,1), (2,3), (4,5), \dots$, which
+# share no seed and are independent samples of "two SAEs that differ only in their seed"; each
+# claim's interval is a t-interval over those pairs ($S = 6$ seeds give 3 pairs). Tables and
+# figures show the mean over the same disjoint pairs.
 
 # %% [markdown]
 # ## 2 · Activations and scale
 #
 # The paper trained on MLP outputs of Pythia-160M (layer 6) with 8B tokens. We use the shared cached
-# harvest: the **residual stream** after block 15 of SmolLM2-135M on ≈159k training tokens (this
-# library harvests only the residual stream; an MLP-output hook would need a second harvest and is
-# left to the reader). All SAEs see the same tokens in the same order (data seed `SEED`); only the
-# initialisation seed changes.
+# harvest: the **residual stream** after block 15 of SmolLM2-135M (this library harvests only the
+# residual stream; an MLP-output hook would need a second harvest and is left to the reader). The
+# training tokens are chunks drawn in one fixed permuted order from all training documents of both
+# sources (Wikipedia and the Lee news corpus); the held-out set is the whole held-out split. All
+# SAEs see the same tokens in the same order (data seed `SEED`); only the initialisation seed changes.
 #
-# *Scale (quick preset):* TopK $k = 32$, widths 64–512 latents, 3 init seeds, 4 epochs over ≈159k
-# tokens (≈635k token presentations), Adam lr $10^{-3}$, batches of 256. The paper's widths reach
-# 131k latents; ours are 0.1–0.9× the model width (at 64 latents, $k = 32$ keeps half of them, like
-# the paper's 32-latent point). Why batches of 256: in a first run with batches of 1,024 and
-# 2 epochs (≈310 Adam steps) *no* latent passed the 0.7 criterion at any width from 128 to 1,024
-# (every matched encoder cosine stayed below 0.4), so the measurement could not speak to any trend;
-# smaller batches give 4x more optimiser steps per token for the same compute.
+# *Scale (quick preset):* TopK $k = 32$ at a few widths below the model width, Adam lr $10^{-3}$,
+# batches of 256 (the cell below prints the widths, seeds, epochs and step counts). The paper's
+# widths reach 131k latents; ours are far narrower, and at our narrowest width $k = 32$ keeps half of
+# the latents (the paper's 32-latent point keeps all of them). Why batches of 256: in an earlier run
+# with batches of 1,024 and 2 epochs (≈310 Adam steps) *no* latent passed the 0.7 criterion at any
+# width, so the measurement could not speak to any trend; smaller batches give 4x more optimiser
+# steps per token for the same compute. The number of epochs is set by the 4-minute budget of this
+# notebook (six seeds per setting, for three independent pairs); a longer run would share more.
 
 # %%
 with timer("harvest (cached after the first run)"):
@@ -100,13 +109,19 @@ every = max(1, steps_per_epoch // S.snapshots_per_epoch)
 cfg = lambda **kw: TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, seed=SEED,  # noqa: E731
                                progress=False, **kw)
 seeds = list(range(S.n_seeds))
-print(f"train {len(X):,} tokens, eval {len(X_eval):,} tokens, d = {X.shape[1]}; {steps_per_epoch} steps per epoch")
+PAIRS = [(a, a + 1) for a in range(0, S.n_seeds - 1, 2)]  # disjoint seed pairs: the independent units
+rec = {name: a.meta["data"]["all"] for name, a in [("train", train_acts), ("held-out", eval_acts)]}
+display(Markdown(f"Training: {len(X):,} token vectors from {rec['train']['documents']} documents; held-out: "
+                 f"{len(X_eval):,} token vectors, {rec['held-out']['sequences']} sequences from "
+                 f"{rec['held-out']['documents']} documents; d = {X.shape[1]}. "
+                 f"TopK k = {S.k}, widths {S.widths}, {S.n_seeds} init seeds (disjoint pairs {PAIRS}), "
+                 f"{S.epochs:g} epochs = {int(S.epochs * steps_per_epoch):,} Adam steps of {S.batch_size} tokens."))
 
 # %% [markdown]
 # ## 3 · Sharing vs width
 #
-# Three seeds at each width; we snapshot $W_\text{dec}$ and $W_\text{enc}$ of the runs at the preset's
-# `arch_width` (128 latents in the quick preset) every half epoch for Section 4.
+# `n_seeds` seeds at each width; we snapshot $W_\text{dec}$ and $W_\text{enc}$ of the runs at the preset's
+# `arch_width` every half epoch for Section 4. The table is the mean over the disjoint pairs.
 
 # %%
 runs = {}
@@ -114,8 +129,13 @@ with torch_threads(S.threads), timer("width sweep"):
     for m in S.widths:
         runs[m] = train_seeds(X, m, "topk", seeds, cfg(), X_eval, snapshot_every=every if m == S.arch_width else None,
                               k=S.k)
-by_width = pd.concat([pairwise_summary(r, S.threshold).assign(width=m, l0=r.metrics["l0"].mean(),
-                                                                fvu=r.metrics["fvu"].mean())
+def disjoint_pairs(result):
+    """pairwise_summary restricted to the disjoint pairs (0, 1), (2, 3), ... (one row each, in PAIRS order)."""
+    t = pairwise_summary(result, S.threshold).set_index(["seed_a", "seed_b"])
+    return t.loc[PAIRS].reset_index()
+
+
+by_width = pd.concat([disjoint_pairs(r).assign(width=m, l0=r.metrics["l0"].mean(), fvu=r.metrics["fvu"].mean())
                       for m, r in runs.items()])
 width_table = by_width.groupby("width").mean(numeric_only=True).drop(columns=["seed_a", "seed_b"])
 width_table.round(3)
@@ -140,17 +160,25 @@ plt.show()
 # %% [markdown]
 # ## 4 · Sharing vs training length
 #
-# The paper trained separate runs on 0.8B, 8B and 80B tokens. Here, the snapshots of one pair of
-# runs (seeds 0 and 1, `arch_width` latents) every half epoch: cheaper, but the snapshots before the end have
-# not gone through the learning-rate decay of the final 20% of steps, so this is "how far along is
-# a run", not "how long was the schedule".
+# The paper trained separate runs on 0.8B, 8B and 80B tokens. Here, the snapshots of the runs at
+# `arch_width` latents every half epoch, scored on each disjoint pair of seeds (the figure shows their
+# mean): cheaper, but the snapshots before the end have not gone through the learning-rate decay of
+# the final 20% of steps, so this is "how far along is a run", not "how long was the schedule".
 
 # %%
-train_curve = snapshot_scores(runs[S.arch_width], threshold=S.threshold)
+r_snap = runs[S.arch_width]
+pair_curves = [snapshot_scores(r_snap._replace(snapshots=[r_snap.snapshots[a], r_snap.snapshots[b]]),
+                               threshold=S.threshold).assign(pair=f"{a}-{b}") for a, b in PAIRS]
+train_curve = pd.concat(pair_curves).groupby(["step", "tokens"], as_index=False).mean(numeric_only=True)
 fig, ax = plt.subplots(figsize=(7.5, 4.3))
-ax.plot(train_curve["tokens"] / 1e3, train_curve["shared"], "o-", lw=2, color=pal[0], label="shared (seeds 0 vs 1)")
-ax.plot(train_curve["tokens"] / 1e3, train_curve["pw_mcc"], "s--", color=pal[2], label="mean matched decoder cosine (PW-MCC)")
-ax.set(xlabel="training tokens seen (thousands)", ylabel="fraction / cosine", ylim=(0, 1),
+for c in pair_curves:
+    ax.plot(c["tokens"] / 1e3, c["shared"], "-", lw=1, alpha=0.5, color=pal[0])
+ax.plot(train_curve["tokens"] / 1e3, train_curve["shared"], "o-", lw=2, color=pal[0],
+        label=f"shared (mean of {len(PAIRS)} disjoint pairs; thin: each pair)")
+ax.plot(train_curve["tokens"] / 1e3, train_curve["pw_mcc"], "s--", color=pal[2],
+        label="mean matched decoder cosine (notebook 08's PW-MCC)")
+ax.set(xlabel="training tokens seen (thousands)", ylabel="fraction / cosine",
+       ylim=(0, max(0.1, 1.15 * train_curve[["shared", "pw_mcc"]].to_numpy().max())),
        title=f"Sharing during training ({S.arch_width} latents, TopK k={S.k})")
 ax.legend(fontsize=9)
 save_figure(fig, NB, "shared_vs_training")
@@ -162,8 +190,10 @@ train_curve.round(3)
 #
 # The paper's ReLU SAE (at ~27k latents) shared more latents than its TopK SAE (0.82 vs 0.74).
 # Architectures must be compared at the same sparsity: we first train ReLU + L1 (λ fixed in the
-# preset, not tuned), measure its held-out L0, and then train TopK and BatchTopK with
-# $k$ = that L0 (rounded). Width `arch_width` (128 in the quick preset), 2 seeds each.
+# preset, not tuned), measure its held-out L0, and then train TopK with $k$ = that L0 (rounded).
+# Width `arch_width`, `arch_seeds` seeds each, the same seeds and data order for both arms, so that
+# each disjoint pair of ReLU seeds has a TopK counterpart. (An earlier version also trained
+# BatchTopK here, outside any claim; it is left out to keep the notebook within its budget.)
 
 # %%
 arch_seeds = list(range(S.arch_seeds))
@@ -172,11 +202,9 @@ with torch_threads(S.threads), timer("architectures"):
                                    X_eval)}
     k_match = max(1, int(round(arch["ReLU-L1"].metrics["l0"].mean())))
     arch[f"TopK k={k_match}"] = train_seeds(X, S.arch_width, "topk", arch_seeds, cfg(), X_eval, k=k_match)
-    arch[f"BatchTopK k={k_match}"] = train_seeds(X, S.arch_width, "batchtopk", arch_seeds, cfg(), X_eval, k=k_match,
-                                                 threshold_start=min(50, steps_per_epoch // 2))
 arch_table = pd.DataFrame([{"SAE": name, "L0": r.metrics["l0"].mean(), "FVU": r.metrics["fvu"].mean(),
                             "dead %": 100 * r.metrics["dead_frac"].mean(),
-                            **pairwise_summary(r, S.threshold).mean(numeric_only=True).drop(["seed_a", "seed_b"])}
+                            **disjoint_pairs(r).mean(numeric_only=True).drop(["seed_a", "seed_b"])}
                            for name, r in arch.items()])
 arch_table.round(3)
 
@@ -205,7 +233,7 @@ plt.show()
 # %% [markdown]
 # ## 7 · Shared with how many other seeds?
 #
-# For every latent of seed 0 we count in how many of the other $S - 1 = 2$ seeds it is shared. The
+# For every latent of seed 0 we count in how many of the other $S - 1$ seeds it is shared. The
 # paper (9 seeds, 32k latents) found 17% of latents shared with all 8 others and 35% with none.
 
 # %%
@@ -247,21 +275,26 @@ plt.show()
 # %% [markdown]
 # ## 9 · A shared latent and an orphan
 #
-# Among seed 0's latents firing on 0.1–5% of held-out tokens: the one shared with the most other
-# seeds (ties: highest worst-case cosine), and the orphan, shared with the fewest (ties: weakest
-# decoder match). For each, its top-activating held-out tokens and those of its decoder partner in seed 1.
+# Among seed 0's latents firing on 0.1–5% of held-out tokens (all live latents if that band holds
+# fewer than two): the one shared with the most other seeds (ties: highest worst-case cosine), and
+# the orphan, shared with the fewest (ties: weakest decoder match); the two are always different
+# latents. The headers say whether the first passes the 0.7 criterion with seed 1. For each, its
+# top-activating held-out tokens and those of its decoder partner in seed 1.
 
 # %%
 _, tok = load_lm(S.model)
 m01 = match_saes(ref.saes[0], ref.saes[1], *ref.alive()[:2])
 mid = (dens > 1e-3) & (dens < 5e-2)
 c = counts[S.arch_width]
-cand = np.flatnonzero(mid)
+cand = np.flatnonzero(mid) if mid.sum() >= 2 else np.flatnonzero(dens > 0)
 worst_cos = np.minimum(m01.cos_dec, m01.cos_enc)[cand]
 shared_lat = int(cand[np.lexsort((worst_cos, c[cand]))[-1]])  # most seeds sharing it, then highest cosine
-orphan_lat = int(cand[np.lexsort((m01.cos_dec[cand], c[cand]))[0]])  # fewest seeds, then weakest match
+rest = cand[cand != shared_lat]
+orphan_lat = int(rest[np.lexsort((m01.cos_dec[rest], c[rest]))[0]])  # fewest seeds, then weakest match
+passes = bool(m01.shared(S.threshold)[shared_lat])
 blocks = []
-for label, lat in [("shared", shared_lat), ("orphan", orphan_lat)]:
+for label, lat in [("most shared" + ("" if passes else " (still below the 0.7 criterion)"), shared_lat),
+                   ("orphan", orphan_lat)]:
     partner = int(m01.partner_dec[lat])
     for s, l, who in [(0, lat, f"seed 0 latent {lat}"), (1, partner, f"seed 1 latent {partner} (decoder partner)")]:
         vals = latent_activations(ref.saes[s], eval_acts, [l])[:, 0]
@@ -274,7 +307,7 @@ display(HTML("".join(blocks)))
 # ## 10 · Our numbers beside the paper's
 #
 # Why ours differ: the paper's SAEs saw 8B tokens of Pythia-160M MLP outputs (a 768-wide space);
-# ours saw ≈159k tokens of a 576-wide residual stream, 4 times over. Short training lowers sharing
+# ours saw our training harvest of a 576-wide residual stream a few times over (Section 2). Short training lowers sharing
 # (the paper's own Fig. 2: 0.07 shared at 0.8B tokens), and our widths are at the narrow end of the
 # paper's range, where it found the most sharing.
 
@@ -283,8 +316,8 @@ first, last = train_curve.iloc[0], train_curve.iloc[-1]
 tk_arch, relu_arch = arch_table.iloc[1], arch_table.iloc[0]
 compare = pd.DataFrame([
     ("shared, narrowest width", "0.81 (32 latents)", f"{width_table['shared'].iloc[0]:.3f} ({width_table.index[0]} latents)"),
-    ("shared, ~768 latents", "0.785 (768)", f"{width_table['shared'].iloc[-1]:.3f} ({width_table.index[-1]})"),
-    ("Equal, ~768 latents", "0.95 (768)", f"{width_table['equal'].iloc[-1]:.3f} ({width_table.index[-1]})"),
+    ("shared, widest width", "0.785 (768)", f"{width_table['shared'].iloc[-1]:.3f} ({width_table.index[-1]})"),
+    ("Equal, widest width", "0.95 (768)", f"{width_table['equal'].iloc[-1]:.3f} ({width_table.index[-1]})"),
     ("shared vs training", "0.07 → 0.42 → 0.61 (0.8B → 8B → 80B tokens, 32k latents)",
      f"{first['shared']:.3f} → {last['shared']:.3f} ({first['tokens'] / 1e3:.0f}k → {last['tokens'] / 1e3:.0f}k tokens)"),
     ("ReLU-L1 vs TopK", "0.82 vs 0.74 (~27k latents)", f"{relu_arch['shared']:.3f} vs {tk_arch['shared']:.3f} (L0 ≈ {k_match})"),
@@ -295,35 +328,79 @@ compare
 # %% [markdown]
 # ## 11 · Claims check
 #
-# Criteria, fixed before looking at the results:
-# * *falls with width*: reproduced if the shared fraction at the widest SAE is below that at the
-#   narrowest **and** Spearman ρ(width, shared) ≤ −0.8; partly if only the first holds.
-# * *rises with training*: reproduced if the last snapshot shares more than the first **and**
-#   Spearman ρ(tokens, shared) ≥ 0.8 over the snapshots; partly if only the first holds.
-# * *ReLU ≥ TopK at matched L0*: reproduced if ReLU-L1's shared fraction ≥ TopK's (k = ReLU's L0)
-#   and at least one of them shares some latents (0 vs 0 is not evidence).
+# Each claim is one statistic, fixed before the run that scores it, measured on each disjoint pair of
+# seeds $(0,1), (2,3), (4,5)$ and summarised by a t-interval (95%) over those independent pairs.
+# All three are effects in percentage points (pp) of latents shared, with margin **m = 2 pp**: at the
+# narrowest width one latent is 1.6 pp, so a smaller margin would let a single latent count as an
+# effect. With [lo, hi] the interval in the claimed direction: reproduced if lo ≥ m, partly if
+# 0 < lo < m, not reproduced if lo ≤ 0 and hi < m, inconclusive otherwise.
+# * *falls with width*: shared(narrowest) − shared(widest), TopK k = 32; the Spearman ρ(width, shared)
+#   of the old test is reported beside it, not scored.
+# * *rises with training*: shared(final) − shared(first snapshot, half an epoch in) at `arch_width`;
+#   the Spearman ρ(tokens, shared) is reported beside it.
+# * *ReLU ≥ TopK at matched L0*: shared(ReLU-L1) − shared(TopK, k = ReLU's mean L0 rounded), same seeds.
+#
+# Each has the precondition of the old test: some latent must be shared in at least one of the two
+# arms (0 vs 0 is no evidence either way: inconclusive). One check validates the metric: an SAE
+# matched against itself shares every live latent.
 
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
-sh = width_table["shared"]
-rho_w = stats.spearmanr(sh.index, sh.values)[0] if sh.nunique() > 1 else np.nan  # nan: no trend to rank
-claims.check("Shared fraction falls as the SAE gets wider",
-             f"{sh.iloc[0]:.3f} at {sh.index[0]} → {sh.iloc[-1]:.3f} at {sh.index[-1]} latents (ρ = {rho_w:+.2f})",
-             reproduced=sh.iloc[-1] < sh.iloc[0] and rho_w <= -0.8, partly=sh.iloc[-1] < sh.iloc[0],
-             paper="0.81 (32) → 0.276 (131k)")
-rho_t = stats.spearmanr(train_curve["tokens"], train_curve["shared"])[0] if train_curve["shared"].nunique() > 1 else np.nan
-claims.check("Shared fraction rises with training",
-             f"{first['shared']:.3f} → {last['shared']:.3f} over {len(train_curve)} snapshots (ρ = {rho_t:+.2f})",
-             reproduced=last["shared"] > first["shared"] and rho_t >= 0.8, partly=last["shared"] > first["shared"],
-             paper="0.07 → 0.61 (0.8B → 80B tokens)")
-testable = max(relu_arch["shared"], tk_arch["shared"]) > 0  # 0 vs 0 is no evidence either way
-claims.check("ReLU-L1 shares at least as many latents as TopK (matched L0)",
-             f"{relu_arch['shared']:.3f} (ReLU-L1, L0 {relu_arch['L0']:.1f}) vs {tk_arch['shared']:.3f} (TopK k={k_match})"
-             + ("" if testable else "; no latent shared by either: untestable at this scale"),
-             reproduced=testable and relu_arch["shared"] >= tk_arch["shared"], paper="0.82 vs 0.74")
+MARGIN_PP = 2.0
+n_pairs = len(PAIRS)
+
+
+def pp(result):
+    """Shared fraction (percentage points) on each disjoint pair, in PAIRS order."""
+    return 100 * disjoint_pairs(result)["shared"].to_numpy()
+
+
+def floor_ok(*arms):
+    return (max(float(a.max()) for a in arms) > 0, "no latent shared in either arm on any pair: 0 vs 0 is no evidence")
+
+
+w0, w1 = S.widths[0], S.widths[-1]
+sh0, sh1 = pp(runs[w0]), pp(runs[w1])
+rho_w = [stats.spearmanr(S.widths, [pp(runs[m])[i] for m in S.widths])[0]
+         if len({pp(runs[m])[i] for m in S.widths}) > 1 else np.nan for i in range(n_pairs)]
+iv = paired_t_interval(sh0, sh1)
+claims.add_claim("Shared fraction falls as the SAE gets wider",
+                 f"shared({w0} latents) - shared({w1} latents), TopK k={S.k}, pp, per disjoint seed pair {PAIRS}, "
+                 f"t-interval over the {n_pairs} pairs", iv, MARGIN_PP, "greater", "seeds", S.n_seeds,
+                 measured=f"{sh0.mean():.1f}% at {w0} vs {sh1.mean():.1f}% at {w1} latents; difference "
+                          f"{iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' if np.isfinite(r) else 'n/a' for r in rho_w)}",
+                 paper="0.81 (32) → 0.276 (131k)", precondition=floor_ok(sh0, sh1))
+first_pp = np.array([100 * c["shared"].iloc[0] for c in pair_curves])
+last_pp = np.array([100 * c["shared"].iloc[-1] for c in pair_curves])
+rho_t = [stats.spearmanr(c["tokens"], c["shared"])[0] if c["shared"].nunique() > 1 else np.nan for c in pair_curves]
+iv = paired_t_interval(last_pp, first_pp)
+claims.add_claim("Shared fraction rises with training",
+                 f"shared(final) - shared(first snapshot, {int(pair_curves[0]['tokens'].iloc[0]):,} tokens), "
+                 f"TopK k={S.k}, {S.arch_width} latents, pp, per disjoint seed pair, t-interval over the {n_pairs} pairs",
+                 iv, MARGIN_PP, "greater", "seeds", S.n_seeds,
+                 measured=f"{first_pp.mean():.1f}% → {last_pp.mean():.1f}% over {len(train_curve)} snapshots; "
+                          f"difference {iv.rounded(1)} pp; Spearman ρ per pair {', '.join(f'{r:+.2f}' if np.isfinite(r) else 'n/a' for r in rho_t)}",
+                 paper="0.07 → 0.61 (0.8B → 80B tokens)", precondition=floor_ok(first_pp, last_pp))
+relu_pp, tk_pp = pp(arch["ReLU-L1"]), pp(arch[f"TopK k={k_match}"])
+relu_arch, tk_arch = arch_table.iloc[0], arch_table.iloc[1]
+iv = paired_t_interval(relu_pp, tk_pp)
+claims.add_claim("ReLU-L1 shares at least as many latents as TopK (matched L0)",
+                 f"shared(ReLU-L1) - shared(TopK k=round(ReLU L0)), {S.arch_width} latents, pp, per disjoint seed pair "
+                 f"(same seeds both arms), t-interval over the {n_pairs} pairs", iv, MARGIN_PP, "greater", "seeds",
+                 S.arch_seeds,
+                 measured=f"{relu_pp.mean():.1f}% (ReLU-L1, L0 {relu_arch['L0']:.1f}) vs {tk_pp.mean():.1f}% "
+                          f"(TopK k={k_match}); difference {iv.rounded(1)} pp",
+                 paper="0.82 vs 0.74", precondition=floor_ok(relu_pp, tk_pp))
+self_m = match_saes(ref.saes[0], ref.saes[0], ref.alive()[0], ref.alive()[0])
+claims.add_check("An SAE matched with itself shares exactly its live latents",
+                 bool(np.array_equal(self_m.shared(S.threshold), ref.alive()[0].numpy())),
+                 f"{self_m.shared(S.threshold).mean():.3f} shared, {ref.alive()[0].float().mean():.3f} alive")
 claims.save()
 print(f"notebook compute: {time.perf_counter() - t_start:.0f} s wall")
 claims.show()
+
+# %%
+claims.checks_frame()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -331,18 +408,23 @@ print(claims.verdicts())
 
 # %% [markdown]
 # ## What to take away
-#
-# * Two SAEs that differ only in their initial weights do not learn the same dictionary. In the quick
-#   run, at most ~5% of TopK latents passed the paper's criterion (decoder AND encoder cosine > 0.7)
-#   and over 90% of seed 0's latents were shared with neither other seed; a single SAE is one sample
-#   of many possible dictionaries.
-# * Training length is the dominant factor at this scale: sharing went from 0 to ~5% over 4 epochs
-#   and was still rising (the paper's own 0.8B-token run shared only 7%). With batches of 1,024 and
-#   2 epochs, nothing was shared at all.
-# * Width went the *opposite* way from the paper here (sharing rose slightly from 64 to 512 latents):
-#   our widths sit at the narrow end, below the model width, where every run is still far from
-#   converged, so this does not contradict the paper's trend at 1k-131k latents; it is simply not
-#   reproduced at this scale.
-# * ReLU + L1 shared about twice as many latents as TopK and BatchTopK at the same L0 (≈11), as the
-#   paper reports; the threshold sweep shows the ReLU advantage holds at every threshold, mostly on
-#   the decoder side.
+
+# %%
+c_w, c_t, c_a = claims.claims
+display(Markdown(f"""
+* Two SAEs that differ only in their initial weights do not learn the same dictionary. In this run
+  at most {width_table['shared'].max():.1%} of TopK k={S.k} latents passed the paper's criterion (decoder AND encoder
+  cosine > {S.threshold}) at any width, and {dist.iloc[-1, 0]:.0%} of seed 0's latents at {dist.index[-1]} latents were shared
+  with none of the other {S.n_seeds - 1} seeds: a single SAE is one sample of many possible dictionaries.
+* Training length: over the run, sharing at {S.arch_width} latents went from {first_pp.mean():.1f}% to
+  {last_pp.mean():.1f}% (mean of {n_pairs} disjoint pairs; verdict: {c_t.verdict}). At this scale every run is far
+  from converged, so all our sharing numbers sit near the floor.
+* Width: {sh0.mean():.1f}% shared at {w0} latents vs {sh1.mean():.1f}% at {w1} (verdict: {c_w.verdict}). Our widths
+  sit at the narrow end, below the model width, where the paper's trend (measured from 768 to 131k
+  latents after 8B tokens) cannot be checked; this is a scale limit, not a contradiction.
+* Architecture: ReLU + L1 shared {relu_pp.mean():.1f}% of latents, TopK at the same L0 (k = {k_match})
+  {tk_pp.mean():.1f}% (verdict: {c_a.verdict}). The threshold sweep (Section 6) shows how this comparison
+  depends on the 0.7 convention: read the curves at other thresholds before generalising.
+* What the `full` preset needs: widths above the model width (1k–8k latents), ≥ 10⁸ training tokens,
+  and the same six seeds (three disjoint pairs) per setting.
+"""))

@@ -27,7 +27,6 @@ TEXT_FREE = {"09_splinterp_mnist"}  # notebooks that read no shared harvest
 LEGACY_DATA = dict(data_order="file", n_eval_tokens=16_384)
 LEGACY_NOTEBOOKS = {
     "04_mutual_choice",
-    "07_seed_stability",
     "08_feature_consistency",
 }
 
@@ -76,10 +75,11 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=None),
     },
     "07_seed_stability": {
-        "quick": dict(widths=[64, 128, 256, 512], k=32, n_seeds=3, epochs=4.0, lr=1e-3, batch_size=256,
-                      arch_width=128, arch_seeds=2, l1_coeff=2.5, snapshots_per_epoch=2, threshold=0.7, threads=1),
-        "full": dict(widths=[1024, 2048, 4096, 8192], k=32, n_seeds=5, epochs=1.0, lr=2e-4, batch_size=4096,
-                     arch_width=8192, arch_seeds=3, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
+        # n_seeds, arch_seeds even: seeds (0, 1), (2, 3), ... form the disjoint (independent) pairs the claims use
+        "quick": dict(widths=[64, 128], k=32, n_seeds=6, epochs=1.5, lr=1e-3, batch_size=256,
+                      arch_width=128, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=2, threshold=0.7, threads=1),
+        "full": dict(widths=[1024, 2048, 4096, 8192], k=32, n_seeds=6, epochs=1.0, lr=2e-4, batch_size=4096,
+                     arch_width=8192, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
                      threads=None),
     },
     "08_feature_consistency": {
