@@ -6,7 +6,7 @@
     table = run_sweep(runs, X_train, X_eval, base=TrainConfig(epochs=2, batch_size=1024), splice=splice)
 
 One row per run with the columns in :data:`COLUMNS`: the grid coordinates (arch, width, k,
-lam) and the metrics of :func:`measure` on held-out activations (definitions in
+lam) and the metrics of :func:`saelib.metrics.reconstruction.evaluate` on held-out activations (definitions in
 ``shared/papers/README.md``: NMSE and FVU are the same number, both names are kept so plots
 can use the paper's axis label). TopK-family sparsifiers take ``k`` and train on the sparse
 fast path; the others (ReLU-L1, JumpReLU) take ``lam`` = ``TrainConfig.sparsity_coeff``.
@@ -92,12 +92,6 @@ def grid(archs: Iterable[str], widths: Iterable[int], ks: Iterable[int] = (), la
                 runs.append(Run(arch, int(width), k=v if takes_k(arch) else None, lam=None if takes_k(arch) else v,
                                 sparsifier_kwargs=dict(sk.get(arch, {})), train_kwargs=dict(tk.get(arch, {}))))
     return runs
-
-
-def measure(sae: SAE, x_eval: Tensor, splice: Splice | None = None, batch_size: int = 8192) -> dict[str, float]:
-    """:meth:`Evaluation.row` of :func:`saelib.metrics.reconstruction.evaluate` (kept for the notebooks that
-    call it by this name)."""
-    return evaluate(sae, x_eval, splice, batch_size=batch_size).row()
 
 
 def run_sweep(runs: Iterable[Run], x_train: Tensor, x_eval: Tensor | Activations, base: TrainConfig | None = None,

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from saelib.sae import SAE
-from saelib.sweep import COLUMNS, Run, at_matched_l0, grid, measure, run_sweep, takes_k
+from saelib.metrics.reconstruction import evaluate
+from saelib.sweep import COLUMNS, Run, at_matched_l0, grid, run_sweep, takes_k
 from saelib.train import TrainConfig
 
 from .helpers import data
@@ -67,7 +68,7 @@ def test_measure_high_frequency_fractions_known_answer():
     x[:50, 0] = 1.0   # latent 0 fires on 50% of tokens
     x[:5, 1] = 1.0    # latent 1 on 5%
     x[:1, 2] = 1.0    # latent 2 on 1% (not > 1%)
-    m = measure(sae, x)
+    m = evaluate(sae, x).row()
     assert m["hf_10"] == 0.25 and m["hf_1"] == 0.5 and m["dead_frac"] == 0.25 and m["fvu"] == pytest.approx(0)
 
 

@@ -9,7 +9,7 @@ Gradients for Improved Dictionary Learning* (Nov 2024, arXiv:2411.10397).
 * ``feed_gradients`` (a ``TrainConfig.callbacks`` entry) hands g to the sparsifier in training.
 * ``default_beta``: the scale-only choice of beta (the paper gives none).
 * ``logit_lens_tokens`` / ``steering_effect``: the steering measurement of the paper's Sec. 5.
-* ``measure_with_gradients``: :func:`saelib.sweep.measure` with g at evaluation.
+* Evaluation with g: :func:`saelib.metrics.reconstruction.evaluate` with ``grads=``.
 
 Used by: notebook 05.
 """
@@ -21,8 +21,6 @@ import torch
 from torch import Tensor
 
 from ..data.lm import LMTail
-from ..metrics.reconstruction import evaluate
-from ..metrics.splice import Splice
 from ..sae import SAE
 from ..sparsifiers.gradient_topk import GradientTopK, with_gradients
 from ..train import TrainState
@@ -92,12 +90,3 @@ def steering_effect(tail: LMTail, resid: Tensor, directions: Tensor, alpha: floa
         out.append((lp[..., targets[i]] - clean[..., targets[i]]).mean())
     return torch.stack(out)
 
-
-def measure_with_gradients(sae: SAE, x_eval: Tensor, grads: Tensor | None, splice: Splice | None = None) -> dict[str, float]:
-    """:func:`saelib.metrics.reconstruction.evaluate` with g shown to the selection, as a table row (the
-    name notebook 05 calls; goes when 05 is ported, issue 11). ``grads=None``: plain TopK selection."""
-    n_splice = int(splice.keep.sum()) if splice is not None else 0
-    if grads is not None and len(grads) < max(len(x_eval), n_splice):
-        raise ValueError(f"grads must have >= max(len(x_eval)={len(x_eval)}, splice tokens={n_splice}) rows, "
-                         f"got {len(grads)}")
-    return evaluate(sae, x_eval, splice, grads=grads).row()
