@@ -23,6 +23,8 @@ BUDGET_MIN = {"00_quickstart": 4, "01_llama_scope": 5, "02_batchtopk": 3, "03_ju
               "05_gradient_sae": 4.5, "06_atm": 3, "07_seed_stability": 4, "08_feature_consistency": 4.5,
               "09_splinterp_mnist": 3, "10_splinterp_llm": 3.5}
 """Each notebook's solo wall-time budget on 2 CPU cores (quick preset; the shared harvest excluded)."""
+OUTPUTS = (":!figures", ":!notebooks/*.ipynb", ":!README.md")
+"""What a run itself rewrites: left out of ``dirty`` (which says whether the *code* that ran was committed)."""
 PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "scikit-learn", "safetensors", "papermill")
 
 
@@ -46,7 +48,7 @@ def provenance() -> dict:
             pass
     import torch
 
-    return {"commit": git("rev-parse", "--short=12", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno")),
+    return {"commit": git("rev-parse", "--short=12", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno", "--", ".", *OUTPUTS)),
             "python": platform.python_version(), "packages": versions,
             "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}

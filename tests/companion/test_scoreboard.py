@@ -31,3 +31,21 @@ def test_run_record_keeps_the_notebooks_data_record_and_adds_provenance(tmp_path
     assert run["status"] == "FAILED" and run["data"]["eval"]["all"]["documents"] == 39 and run["provenance"] == good
     record("02_batchtopk", "200", "ok", "quick")
     assert "over budget by 0.3 min" in summary(["02_batchtopk"])                # its row is 3 min
+
+
+def test_provenance_calls_a_tree_dirty_only_for_code_not_for_what_the_run_rewrote(tmp_path, monkeypatch):
+    import subprocess
+
+    from saelib.companion import scoreboard
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True)  # noqa: E731
+    git("init", "-q")
+    (tmp_path / "figures").mkdir()
+    (tmp_path / "figures" / "claims.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    monkeypatch.setattr(scoreboard, "repo_root", lambda: tmp_path)
+    (tmp_path / "figures" / "claims.json").write_text('{"new": 1}')      # a run's output
+    assert scoreboard.provenance()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")                         # uncommitted code
+    assert scoreboard.provenance()["dirty"] is True
