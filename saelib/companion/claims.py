@@ -10,6 +10,8 @@ interval of the effect *in the claimed direction*:
 * Equivalence claims ("comparable", "within 10%"): ``reproduced`` if the whole interval lies inside
   [-m, m], ``not reproduced`` if it lies wholly outside, ``inconclusive`` otherwise.
 * A claim without uncertainty (``uncertainty="none"``) is at most ``partly``.
+* A claim "at every setting" (every k, width, data fraction) is scored on its weakest setting
+  (:func:`weakest_setting`): the claim holds only as strongly as the setting where it holds least.
 
 Checks (identities, gates, a metric validated on a toy) are a separate table (``add_check``): shown,
 saved and compared by nbval, never counted as reproductions.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Hashable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Literal, get_args
 
@@ -57,6 +60,33 @@ def decide(lo: float, hi: float, margin: float, kind: ClaimKind = "effect", unce
     if uncertainty == "none" and verdict == REPRODUCED:
         return PARTLY
     return verdict
+
+
+_STRENGTH = {NOT_REPRODUCED: 0, INCONCLUSIVE: 1, PARTLY: 2, REPRODUCED: 3}
+NO_SETTING = Interval(math.nan, math.nan, math.nan, 0, "no compared setting")
+
+
+def weakest_setting(intervals: Mapping[Hashable, Interval], margin: float, kind: ClaimKind = "effect",
+                    direction: Direction = "greater") -> tuple[Hashable | None, Interval]:
+    """The aggregate of a claim "at every setting": the (setting, interval) with the weakest verdict.
+
+    Each setting is scored alone by :func:`decide`; the weakest verdict decides (not reproduced <
+    inconclusive < partly < reproduced), so one setting that is clearly not reproduced makes the claim
+    not reproduced. Ties go to the lowest lower bound in the claimed direction (effect claims) or the
+    bound farthest from 0 (equivalence). With no setting, returns ``(None, NO_SETTING)``: pass a failed
+    precondition to ``add_claim`` then.
+    """
+    check_choice("direction", direction, get_args(Direction))
+    if not intervals:
+        return None, NO_SETTING
+
+    def strength(item):
+        iv = item[1]
+        lo, hi = (iv.lo, iv.hi) if direction == "greater" else (-iv.hi, -iv.lo)
+        tie = lo if kind == "effect" else -max(abs(lo), abs(hi))
+        return _STRENGTH[decide(lo, hi, margin, kind)], tie
+
+    return min(intervals.items(), key=strength)
 
 
 @dataclass

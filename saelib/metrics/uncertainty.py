@@ -108,3 +108,11 @@ def cluster_sums(groups: np.ndarray, *per_unit: np.ndarray) -> tuple[np.ndarray,
         np.add.at(acc, inverse, x)
         out.append(acc)
     return tuple(out)
+
+
+def grouped_bootstrap(statistic: Callable[..., np.ndarray], groups: np.ndarray, *per_unit: np.ndarray,
+                      unit: str = "documents", **kwargs) -> Interval:
+    """:func:`paired_bootstrap` over groups of rows: per-sequence sums are summed per group (e.g. per
+    held-out document, :func:`cluster_sums`) and the groups are resampled. ``kwargs`` go to
+    :func:`paired_bootstrap` (``n_resamples``, ``seed``, ``confidence``, ``method``)."""
+    return paired_bootstrap(statistic, *cluster_sums(groups, *per_unit), unit=unit, **kwargs)

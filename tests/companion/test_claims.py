@@ -88,3 +88,19 @@ def test_a_failed_precondition_needs_no_interval_and_saves_none(tmp_path, monkey
     assert v == "inconclusive"
     row = json.loads(t.save())["claims"][0]
     assert row["estimate"] is None and row["interval"] == [None, None] and "outside" in row["precondition"]
+
+
+def test_weakest_setting_scores_the_claim_on_its_weakest_setting():
+    from saelib.companion.claims import NO_SETTING, weakest_setting
+    from saelib.metrics.uncertainty import Interval
+    iv = lambda lo, hi: Interval((lo + hi) / 2, lo, hi, 3, "t")
+    ok, straddles, fails = iv(2.0, 3.0), iv(-5.0, 3.0), iv(-1.0, 0.5)
+    # A clearly failing setting decides even when another setting has a lower lower bound.
+    assert weakest_setting({"a": ok, "b": straddles, "c": fails}, margin=1.0) == ("c", fails)
+    assert weakest_setting({"a": ok, "b": straddles}, margin=1.0) == ("b", straddles)
+    # Ties in verdict: the lowest lower bound in the claimed direction.
+    assert weakest_setting({"a": iv(1.5, 2.0), "b": iv(1.2, 9.0)}, margin=1.0)[0] == "b"
+    assert weakest_setting({"a": iv(-2.0, -1.5), "b": iv(-9.0, -1.2)}, margin=1.0, direction="less")[0] == "b"
+    # Equivalence: the bound farthest from 0 among equal verdicts.
+    assert weakest_setting({"a": iv(-0.2, 0.1), "b": iv(-0.1, 0.5)}, margin=1.0, kind="equivalence")[0] == "b"
+    assert weakest_setting({}, margin=1.0) == (None, NO_SETTING)

@@ -61,3 +61,15 @@ def test_cluster_sums_group_sequences_by_document():
     assert a.tolist() == [2.0, 4.0, 4.0] and b.tolist() == [[1, 1], [1, 1], [2, 2]]
     with pytest.raises(ValueError, match="one row per group"):
         cluster_sums(np.array([0, 1]), np.ones(3))
+
+
+def test_grouped_bootstrap_resamples_groups_not_rows():
+    from saelib.metrics.uncertainty import grouped_bootstrap
+    # Two documents, each a block of identical rows: resampling documents can only give the two
+    # document means (0 or 10) or their average, never a row-level mixture.
+    groups = np.repeat([0, 1], 50)
+    x = np.where(groups == 0, 0.0, 10.0)
+    iv = grouped_bootstrap(lambda s, n, axis=0: s.sum(axis=axis) / n.sum(axis=axis), groups, x, np.ones(100),
+                           n_resamples=500, seed=0)
+    assert iv.n == 2 and iv.estimate == 5.0 and "2 documents" in iv.method
+    assert iv.lo == 0.0 and iv.hi == 10.0
