@@ -45,12 +45,12 @@ from IPython.display import HTML, Markdown, display
 
 from saelib import SAE, TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
-from saelib.companion.claims import decide
+from saelib.companion.claims import weakest_setting
 from saelib.companion.examples import examples_html, top_examples
 from saelib.data.lm import load_lm
 from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice
-from saelib.metrics.uncertainty import Interval, cluster_sums, paired_bootstrap, paired_t_interval
+from saelib.metrics.uncertainty import Interval, grouped_bootstrap, paired_t_interval
 from saelib.sweep import at_matched_l0, grid, preact_quantile, run_sweep
 
 NB = "02_batchtopk"
@@ -300,17 +300,6 @@ chk.round(2)
 #   check below: the estimator on the tokens it was estimated from.)
 
 # %%
-RANK = {"not reproduced": 0, "inconclusive": 1, "partly": 2, "reproduced": 3}
-
-
-def weakest(intervals: dict, margin: float, kind: str = "effect") -> tuple:
-    """The (setting, interval) whose verdict is weakest: the 'at every setting' aggregate (direction 'greater')."""
-    def key(item):
-        iv = item[1]
-        return RANK[decide(iv.lo, iv.hi, margin, kind)], (iv.lo if kind == "effect" else -max(abs(iv.lo), abs(iv.hi)))
-    return min(intervals.items(), key=key)
-
-
 def relative_gain(metric: str) -> dict:
     """Per (width, k): paired t-interval over seeds of 100 (TopK - BatchTopK[batch rule]) / TopK."""
     tk = table[table["arch"] == "topk"]
@@ -326,7 +315,7 @@ def relative_gain(metric: str) -> dict:
 claims = ClaimsTable(NB, PRESET, SEED)
 MARGIN_GAIN = 1.0  # percent
 gain = relative_gain("fvu")
-(w0, k0), iv = weakest(gain, MARGIN_GAIN)
+(w0, k0), iv = weakest_setting(gain, MARGIN_GAIN)
 claims.add_claim("BatchTopK beats TopK on NMSE at every k and width",
                  "100 (NMSE TopK - NMSE BatchTopK batch rule) / NMSE TopK, %, per (width, k); paired t over seeds; "
                  "scored on the weakest setting", iv, MARGIN_GAIN, "greater", "seeds", len(SEEDS),
@@ -336,7 +325,7 @@ claims.add_claim("BatchTopK beats TopK on NMSE at every k and width",
 
 if splice is not None:
     gain_lm = relative_gain("delta_lm_loss")
-    (w0, k0), iv_lm = weakest(gain_lm, MARGIN_GAIN)
+    (w0, k0), iv_lm = weakest_setting(gain_lm, MARGIN_GAIN)
     pre_lm, lm_text = (True, ""), (f"weakest m={w0}, k={k0}: {iv_lm.rounded(2)}%; all: "
                                    + ", ".join(f"m={w},k={k} {v.estimate:+.1f}%" for (w, k), v in gain_lm.items()))
 else:
@@ -371,11 +360,10 @@ claims.add_claim("BatchTopK is comparable to JumpReLU (NMSE within 10%)",
 l0_err = {}
 for r in table[(table["arch"] == "batchtopk") & (table["rule"] == "threshold")].itertuples():
     ps = evals[(r.label, r.seed)].per_sequence
-    act_d, n_d = cluster_sums(docs, ps.active, ps.n_tokens)
-    l0_err[(r.label, r.seed)] = paired_bootstrap(
-        lambda a, n, axis, k=r.k: 100 * (a.sum(axis) / n.sum(axis) / k - 1), act_d, n_d,
-        n_resamples=2000, seed=SEED, unit="documents")
-worst_sae, iv_thr = weakest(l0_err, L0_TOL, kind="equivalence")
+    l0_err[(r.label, r.seed)] = grouped_bootstrap(
+        lambda a, n, axis, k=r.k: 100 * (a.sum(axis) / n.sum(axis) / k - 1), docs, ps.active, ps.n_tokens,
+        n_resamples=2000, seed=SEED)
+worst_sae, iv_thr = weakest_setting(l0_err, L0_TOL, kind="equivalence")
 claims.add_claim("Inference threshold reproduces training L0 (within 5%)",
                  "100 (L0 with the threshold / k - 1) on the whole held-out split, %, per BatchTopK SAE; "
                  "bootstrap over held-out documents; scored on the weakest SAE",

@@ -34,15 +34,16 @@ SEED = 0
 
 # %%
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 from threadpoolctl import threadpool_limits
 
 from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
+from saelib.companion.claims import weakest_setting
+from saelib.companion.pam_claims import add_pam_claims
 from saelib.metrics.uncertainty import paired_t_interval
-from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, epochs_to_reach, fit, make_sae
+from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, fit, make_sae
 
 NB = "10_splinterp_llm"
 S = setup(NB, PRESET, seed=SEED)
@@ -220,14 +221,15 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # %% [markdown]
 # ## 4 · Claims check
 #
-# The verdict model and the statistics are those of notebook 09 (specified before the run): with $[lo, hi]$
+# The verdict model and the statistics are those of notebook 09 (specified before the run; the first three
+# claims come from the same function, `saelib.companion.pam_claims.add_pam_claims`): with $[lo, hi]$
 # the 95% interval of the effect in the claimed direction and $m$ the smallest effect that counts,
 # *reproduced* if $lo \ge m$, *partly* if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$, *inconclusive*
 # otherwise or when a stated precondition fails. Every claim compares training methods, so the uncertainty is
 # seed-to-seed: `n_seeds` seeds, the same for every arm, a t-interval over paired per-seed differences.
 #
 # * *Lower test MSE than tied / untied Adam* at every (activation, fraction): per seed, $100\,(1 - \text{MSE}_\text{PAM}/\text{MSE}_\text{Adam})$ %;
-#   "every setting" rule: if a setting is not reproduced on its own the claim is not reproduced (that setting is
+#   "every setting" rule (`saelib.companion.claims.weakest_setting`): if a setting is not reproduced on its own the claim is not reproduced (that setting is
 #   reported), else the setting with the lowest lower bound decides. $m = 1\%$ (a smaller relative gap is a tie).
 # * *Advantage largest at low data*: per seed and activation, relative gap to the better baseline averaged over
 #   fractions $\le 10\%$ minus averaged over fractions $\ge 50\%$, percent points; both activations by the same rule; $m = 1$ pp.
@@ -244,72 +246,16 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
 T_INTERVAL = f"paired t over {S.n_seeds} seeds"
-per_seed = frac.pivot_table(index=["activation", "fraction", "seed"], columns="method", values="test_mse")
-
-
-def every(intervals, margin=1.0):
-    """The aggregate 'at every setting' (claimed direction: greater), declared before the run: if some setting
-    is not reproduced on its own (lo <= 0 and hi < m) the claim is not reproduced and that setting (the lowest
-    upper bound) is reported; otherwise the setting with the lowest lower bound decides. Returns (setting, interval)."""
-    failed = {k: v for k, v in intervals.items() if v.lo <= 0 and v.hi < margin}
-    pool = failed or intervals
-    key = min(pool, key=lambda k: pool[k].hi if failed else pool[k].lo)
-    return key, pool[key]
-
-
-for b, label in (("adam_tied", "tied"), ("adam_untied", "untied")):
-    gains = {key: paired_t_interval(100 * (1 - g["pam"] / g[b]).to_numpy(), np.zeros(len(g)))
-             for key, g in per_seed.groupby(level=["activation", "fraction"])}
-    (a, f), iv = every(gains)
-    n_clear = sum(v.lo > 0 for v in gains.values())
-    claims.add_claim(f"PAM-SGD reaches lower test MSE than {label} Adam on LLM activations (TopK and ReLU, all fractions)",
-                     statistic=f"100 (1 - MSE_PAM / MSE_{label}) % per (activation, fraction), {T_INTERVAL}; "
-                               "aggregate: every setting (a failing setting decides, else the lowest lower bound)",
-                     interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
-                     measured=f"deciding setting {a} at {100 * f:g}%: {iv.estimate:+.1f}% [{iv.lo:+.1f}, {iv.hi:+.1f}]; "
-                              f"lower bound > 0 at {n_clear}/{len(gains)} settings",
-                     paper="PAM-SGD below SGD at every training-set size (Gemma-2-2B, TopK and ReLU)")
-
-lowhigh = {}
-for a, g in per_seed.groupby(level="activation"):
-    gap = 100 * (1 - g["pam"] / g[["adam_tied", "adam_untied"]].min(axis=1))
-    fr = gap.index.get_level_values("fraction")
-    low, high = gap[fr <= 0.1].groupby(level="seed").mean(), gap[fr >= 0.5].groupby(level="seed").mean()
-    lowhigh[a] = (paired_t_interval(low.to_numpy(), high.to_numpy()), low.mean(), high.mean())
-_, iv = every({a: v[0] for a, v in lowhigh.items()})
-claims.add_claim("PAM-SGD's advantage is largest in the low-data regime (LLM)",
-                 statistic="relative gap 1 - MSE_PAM / min(MSE_tied, MSE_untied), mean over fractions <= 10% minus "
-                           f"mean over fractions >= 50%, percent points, {T_INTERVAL}; both activations (a failing one decides, else the lower lower bound)",
-                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
-                 measured="; ".join(f"{a}: gap {lo_:+.0f}% (<=10% data) vs {hi_:+.0f}% (>=50%), difference "
-                                    f"{v.estimate:+.0f} pp [{v.lo:+.0f}, {v.hi:+.0f}]" for a, (v, lo_, hi_) in lowhigh.items()),
-                 paper="largest gains at small training fractions")
-
-epochs_gain = {}
-for a in acts:
-    first = {meth: [] for meth in METHODS}
-    for s in seeds:
-        target = 1.05 * max(conv[a, meth, s]["test_mse"].iloc[-1] for meth in METHODS)
-        for meth in METHODS:
-            first[meth].append(epochs_to_reach(conv[a, meth, s], target))
-    epochs_gain[a] = (paired_t_interval(np.minimum(first["adam_tied"], first["adam_untied"]), np.array(first["pam"])), first)
-_, iv = every({a: v[0] for a, v in epochs_gain.items()})
-claims.add_claim("PAM-SGD converges in fewer epochs (LLM)",
-                 statistic="min(epochs_tied, epochs_untied) - epochs_PAM to reach 1.05 x the worst final test MSE of the "
-                           f"seed, {T_INTERVAL}; both activations (a failing one decides, else the lower lower bound)",
-                 interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
-                 measured="; ".join(f"{a}: epochs PAM {first['pam']}, tied {first['adam_tied']}, untied {first['adam_untied']}"
-                                    for a, (_, first) in epochs_gain.items()),
-                 paper="faster convergence in test loss vs epoch")
+add_pam_claims(claims, frac, conv, list(acts), seeds, data="LLM")
 
 nz_seed = relu.pivot_table(index=["fraction", "seed"], columns="method", values="test_nonzero_frac")
 sparse_gain = {f: paired_t_interval(100 * g[["adam_tied", "adam_untied"]].min(axis=1).to_numpy(), 100 * g["pam"].to_numpy())
                for f, g in nz_seed.groupby(level="fraction")}
-f_dec, iv = every(sparse_gain)
+f_dec, iv = weakest_setting(sparse_gain, margin=1.0)
 nz_full = nz_seed.loc[1.0].mean()
 claims.add_claim("PAM-SGD gives sparser ReLU codes (LLM)",
                  statistic=f"min(nz_tied, nz_untied) - nz_PAM, non-zero codes in percent points of the latents, per fraction, "
-                           f"{T_INTERVAL}; every fraction (a failing one decides, else the lowest lower bound)",
+                           f"{T_INTERVAL}; every fraction (aggregate: the weakest)",
                  interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
                  measured=f"deciding fraction {100 * f_dec:g}%: {iv.estimate:+.2f} pp [{iv.lo:+.2f}, {iv.hi:+.2f}]; at 100%: "
                           + ", ".join(f"{meth} {100 * nz_full[meth]:.1f}%" for meth in METHODS) + " non-zero",

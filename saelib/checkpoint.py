@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load, save_file
 from torch import Tensor
 
 from .utils import atomic_path
@@ -117,9 +116,13 @@ def read_safetensors(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor
 
 
 def _open(path: str | Path) -> tuple[dict[str, str], dict[str, Tensor]]:
+    # One read of the bytes, then header and tensors from them: ``safe_open`` re-opens the file by name
+    # for the tensors, so a save racing this load could pair one version's header with another's weights.
     try:
-        with safe_open(str(path), framework="pt") as f:  # one open: header and tensors of one version
-            return f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
+        data = Path(path).read_bytes()
+        n = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8:8 + n])
+        return header.get("__metadata__") or {}, load(data)
     except Exception as err:  # safetensors raises several types for corrupt files
         raise CheckpointError(f"{path} is corrupt or unreadable ({err})") from err
 

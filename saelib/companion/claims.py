@@ -73,8 +73,9 @@ def weakest_setting(intervals: Mapping[Hashable, Interval], margin: float, kind:
     Each setting is scored alone by :func:`decide`; the weakest verdict decides (not reproduced <
     inconclusive < partly < reproduced), so one setting that is clearly not reproduced makes the claim
     not reproduced. Ties go to the lowest lower bound in the claimed direction (effect claims) or the
-    bound farthest from 0 (equivalence). With no setting, returns ``(None, NO_SETTING)``: pass a failed
-    precondition to ``add_claim`` then.
+    bound farthest from 0 (equivalence). A setting without an interval (NaN: not measured, e.g. not
+    bracketed) counts as inconclusive and goes first among those. With no setting, returns
+    ``(None, NO_SETTING)``. In both cases pass the failed precondition to ``add_claim``.
     """
     check_choice("direction", direction, get_args(Direction))
     if not intervals:
@@ -83,6 +84,8 @@ def weakest_setting(intervals: Mapping[Hashable, Interval], margin: float, kind:
     def strength(item):
         iv = item[1]
         lo, hi = (iv.lo, iv.hi) if direction == "greater" else (-iv.hi, -iv.lo)
+        if math.isnan(lo) or math.isnan(hi):
+            return _STRENGTH[INCONCLUSIVE], -math.inf
         tie = lo if kind == "effect" else -max(abs(lo), abs(hi))
         return _STRENGTH[decide(lo, hi, margin, kind)], tie
 

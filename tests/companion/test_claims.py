@@ -103,4 +103,8 @@ def test_weakest_setting_scores_the_claim_on_its_weakest_setting():
     assert weakest_setting({"a": iv(-2.0, -1.5), "b": iv(-9.0, -1.2)}, margin=1.0, direction="less")[0] == "b"
     # Equivalence: the bound farthest from 0 among equal verdicts.
     assert weakest_setting({"a": iv(-0.2, 0.1), "b": iv(-0.1, 0.5)}, margin=1.0, kind="equivalence")[0] == "b"
+    # A setting without an interval is inconclusive; a setting that clearly fails still decides.
+    missing = iv(float("nan"), float("nan"))
+    assert weakest_setting({"a": ok, "b": missing}, margin=1.0)[0] == "b"
+    assert weakest_setting({"a": fails, "b": missing}, margin=1.0)[0] == "a"
     assert weakest_setting({}, margin=1.0) == (None, NO_SETTING)
