@@ -278,9 +278,9 @@ plt.show()
 #   also trained BatchTopK here, outside any claim; it is left out to keep the notebook in its budget.)
 #
 # *Scale (quick preset):* 512 latents, 2 epochs over the training harvest (the cell prints tokens and
-# steps), three seeds; the paper used 16k latents and 500M tokens on Pythia-160M. Expect lower absolute
-# PW-MCC. Three seeds make only one disjoint pair, so the LLM claims below cannot get an interval over
-# independent pairs in this budget (they are *inconclusive: budget*; the `full` preset trains six).
+# steps), two seeds (one pair); the paper used 16k latents and 500M tokens on Pythia-160M. Expect lower
+# absolute PW-MCC. One pair gives no interval over independent pairs, so the LLM claims below are
+# *inconclusive: budget* in the quick preset (the `full` preset trains six seeds, three pairs).
 # Dead latents (no firing on the held-out tokens) count as zero vectors.
 
 # %%
@@ -390,10 +390,10 @@ compare.round(3)
 #   the pair's first seed, TopK k = 32), one ρ per disjoint pair, interval over the pairs' Fisher z; the
 #   claimed direction is the sign of the estimate (the paper claims a dependence, not its sign).
 #
-# Both LLM claims need three disjoint pairs (six seeds per configuration). The quick preset has three
+# Both LLM claims need three disjoint pairs (six seeds per configuration). The quick preset has two
 # seeds (one pair): the full set, 24 SAEs of 512 latents on two cores, does not fit the 4.5-minute row
 # beside the synthetic part, so these two claims are *inconclusive* with the reason "budget" (their
-# point estimates, from the three seeds as in the old test, are shown); `--preset full` trains six.
+# point estimates, from the one pair, are shown); `--preset full` trains six.
 #
 # Checks (never counted as reproductions): the initial decoders are far from the truth (the
 # separate-streams trap of Section 1) and MCC is 1 for a row-permuted copy of a dictionary.
@@ -480,8 +480,8 @@ claims.add_claim("Consistency depends on latent frequency (LLM)",
                  f"alive latents of the pair's first seed, per disjoint seed pair, t-interval over the pairs (needs 3) "
                  f"on Fisher z; direction: the sign of the estimate, margin on |ρ|", iv, 0.3,
                  "greater" if not iv.estimate < 0 else "less", "seeds", len(llm_seeds),
-                 measured=f"Spearman ρ = {rho:+.2f} over {live.sum()} alive latents (seed 0 vs the other "
-                          f"{len(llm_seeds) - 1} seeds)", paper="PW-MCC varies with firing frequency",
+                 measured=f"Spearman ρ = {rho:+.2f} over {live.sum()} alive latents (seed 0 vs seed(s) "
+                          f"{', '.join(map(str, llm_seeds[1:]))})", paper="PW-MCC varies with firing frequency",
                  precondition=(llm_powered, LLM_BUDGET))
 
 perm = torch.randperm(data.A.shape[0], generator=torch.Generator().manual_seed(0))

@@ -83,11 +83,11 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "08_feature_consistency": {
         # synth_seeds / llm_seeds even: seeds (0, 1), (2, 3), ... are the disjoint (independent) pairs the claims
-        # use; quick: 3 LLM seeds (one disjoint pair) is what the 4.5-min row allows, so the LLM claims are
+        # use; quick: 2 LLM seeds (one disjoint pair) is what the 4.5-min row allows, so the LLM claims are
         # inconclusive for budget there; BatchTopK (in no claim) dropped for the budget
         "quick": dict(synth_seeds=6, synth_batch_size=1024, synth_lr=1e-3, synth_epochs=60.0, synth_l1=1e-2,
                       synth_snapshot_every=250, ext_seeds=2, ext_epochs=30.0, llm_width=512, llm_ks=[16, 32, 64],
-                      llm_seeds=3, llm_epochs=2.0, lr=1e-3, batch_size=1024, l1_coeff=2.5, snapshots_per_epoch=4,
+                      llm_seeds=2, llm_epochs=2.0, lr=1e-3, batch_size=1024, l1_coeff=2.5, snapshots_per_epoch=4,
                       threads=1),
         "full": dict(synth_seeds=6, synth_batch_size=50_000, synth_lr=1e-4, synth_epochs=30_000.0, synth_l1=1e-2,
                      synth_snapshot_every=1000, ext_seeds=6, ext_epochs=10_000.0, llm_width=16384,
