@@ -42,13 +42,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from saelib import TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
 from saelib.losses import AuxZipfLoss
-from saelib.metrics.reconstruction import code_stats
+from saelib.companion.claims import decide, weakest_setting
+from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice
+from saelib.metrics.uncertainty import Interval, grouped_bootstrap, paired_t_interval
 from saelib.sweep import Run, run_sweep
 from saelib.utils import torch_threads
 from saelib.zipf import fit_zipf
@@ -109,12 +111,20 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # **Pairing (our choice, following the brief):** TopK ± AuxK; MC ± AuxK and MC + aux_zipf;
 # FC (uniform, Zipf) ± aux_zipf.
 #
-# **Scaled down for 2 CPU cores (chosen on cost):** width $F = 2d = 1152$ (a first run at $4d$ cost more
-# than twice the CPU budget and was stopped before any result), one intra-op thread (the machine is
-# shared; `S.threads`), half an epoch of the shared 160k-token harvest
-# (~140 steps of 576 tokens; 576 makes $kN/F$ an integer), learning rate 3e-3, threshold averages with
-# $\beta = 0.9$ started after 50 batches, a dead window of 10k training tokens for AuxK (instead of
-# Gao's 10M), $k_\text{aux} = d/2$. The paper trains far longer and wider (up to 34M latents).
+# **Scaled down for 2 CPU cores (chosen on cost):** width $F = 2d$ (a first run at $4d$ cost more
+# than twice the CPU budget and was stopped before any result), half an epoch of the shared training
+# harvest in batches of 576 tokens (576 makes $kN/F$ an integer), learning rate 3e-3, threshold averages
+# with $\beta = 0.9$ started after 50 batches, a dead window of `S.dead_window_tokens` training tokens for
+# AuxK (instead of Gao's 10M), $k_\text{aux} = d/2$. The paper trains far longer and wider (up to 34M
+# latents). The numbers this gives are printed below the next cell.
+#
+# **Seeds (issue 11).** A claim that one training rule beats another needs seed-to-seed variation: the SAEs
+# are trained with the same seeds `S.seeds` and the same data order per seed. The 4-minute budget of this
+# notebook holds three seeds only at $k$ = `S.k` (`S.seed_ks`) and only without auxiliary losses; the SAEs
+# with auxiliary losses get the seeds `S.aux_seeds`, the other $k$ of `S.ks` the first seed only, for the
+# curves (a first execution with three seeds for the auxiliary-loss SAEs took 5.8 minutes; the `full`
+# preset seeds everything). A claim whose settings lack three seeds says so: inconclusive, "budget". Δ LM loss needs the splice over at least 32 held-out sequences for every
+# SAE, which the quick preset cannot afford and no claim here rests on: the quick preset skips it.
 
 # %%
 with timer("activations (cached)"):
@@ -122,18 +132,25 @@ with timer("activations (cached)"):
 X, X_eval = train_acts.acts, eval_acts.acts
 d = X.shape[1]
 F = S.expansion * d
-with timer("splice (clean CE cached once)"):
-    splice = Splice(eval_acts, max_seqs=S.splice_seqs)
-print(f"train {len(X):,} tokens, eval {len(X_eval):,} tokens, d = {d}, F = {F}; "
-      f"Δ LM loss over {splice.n_tokens:,} held-out predictions")
+splice = None
+if S.splice_seqs:  # full preset only (see above)
+    with timer("splice (clean CE cached once)"):
+        splice = Splice(eval_acts, max_seqs=S.splice_seqs)
+docs = eval_acts.sequence_documents.numpy()
+n_steps = int(S.epochs * len(X)) // S.batch_size
+display(Markdown(f"Training: {len(X):,} tokens, of which {S.epochs} epoch = {n_steps} steps of {S.batch_size} tokens. "
+                 f"Held-out: the whole held-out split, {len(X_eval):,} tokens in {len(docs)} sequences from "
+                 f"{len(np.unique(docs))} documents. $d$ = {d}, $F$ = {F}, {S.threads} intra-op threads. "
+                 + (f"Δ LM loss over {splice.n_tokens:,} held-out predictions." if splice else "No Δ LM loss (quick preset).")))
 
 # %% [markdown]
 # ## 2 · The grid
 #
-# At $k$ = `S.k`: the four rules without auxiliary loss, and each with its auxiliary loss(es). At the other
-# $k$ of `S.ks`: the four rules without auxiliary loss, for the reconstruction–sparsity curves. Every SAE
-# has the same width, seed, data order and optimiser settings. The sweep helper measures each on the
-# held-out tokens with its inference rule (thresholds for MC and FC), including Δ LM loss.
+# At $k$ = `S.k`: the four rules without auxiliary loss (seeds `S.seeds`), and each with its auxiliary
+# loss(es) (seeds `S.aux_seeds`). At the other $k$ of `S.ks`: the four rules without auxiliary loss, for
+# the reconstruction–sparsity curves. Every SAE has the same width and optimiser settings, and per seed the same
+# init seed and data order. The sweep helper measures each on the held-out tokens with its inference rule
+# (thresholds for MC and FC): `saelib.metrics.reconstruction.evaluate`, the one evaluation path.
 
 # %%
 thr = dict(threshold_beta=S.threshold_beta, threshold_start=S.threshold_start)
@@ -142,59 +159,78 @@ rules = {"TopK": ("topk", {}),
          "FC-uniform": ("feature_choice", dict(allocation="uniform", **thr)),
          "FC-zipf": ("feature_choice", dict(allocation="zipf", zipf_alpha=S.zipf_alpha, freq_beta=S.freq_beta, **thr))}
 aux_for = {"TopK": ["AuxK"], "MC": ["AuxK", "aux_zipf"], "FC-uniform": ["aux_zipf"], "FC-zipf": ["aux_zipf"]}
+SEEDS = list(S.seeds)
 
 
 def make_run(rule: str, k: int, aux: str = "none") -> Run:
     arch, kw = rules[rule]
     tk = {"auxk_coeff": S.aux_coeff if aux == "AuxK" else 0.0}
-    if aux == "aux_zipf":  # a fresh, stateful loss object per run
+    if aux == "aux_zipf":  # a fresh, stateful loss object per run (run_sweep copies the config per seed)
         tk["loss_terms"] = {"aux_zipf": AuxZipfLoss(F, coeff=S.aux_coeff, beta=S.aux_beta, below=S.aux_below)}
     return Run(arch, F, k=k, sparsifier_kwargs=dict(kw), train_kwargs=tk, label=f"{rule} k={k} aux={aux}")
 
 
-runs = ([make_run(r, S.k) for r in rules] + [make_run(r, S.k, a) for r in rules for a in aux_for[r]]
-        + [make_run(r, k) for k in S.ks if k != S.k for r in rules])
-meta = pd.DataFrame([dict(label=r.label, rule=r.label.split(" ")[0], aux=r.label.split("aux=")[1]) for r in runs])
+def grid_at(k: int, seed: int) -> list[Run]:
+    with_aux = k == S.k and seed in S.aux_seeds
+    return [make_run(r, k) for r in rules] + ([make_run(r, k, a) for r in rules for a in aux_for[r]] if with_aux else [])
+
+
 base = TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, dead_window_tokens=S.dead_window_tokens,
                    seed=SEED)
-store = {}
-with torch_threads(S.threads), timer(f"sweep: {len(runs)} SAEs"):
-    table = run_sweep(runs, X, X_eval, base, splice=splice, seed=SEED, store=store).merge(meta, on="label")
+store, evals, parts = {}, {}, []
+with torch_threads(S.threads), timer("sweep"):
+    for k in S.ks:
+        for s in (SEEDS if k in S.seed_ks else SEEDS[:1]):  # fresh runs per seed: the aux_zipf loss is stateful
+            parts.append(run_sweep(grid_at(k, s), X, eval_acts, base, splice=splice, seeds=[s], store=store,
+                                   evaluations=evals, progress=False))
+table = pd.concat(parts, ignore_index=True)
+table["rule"] = table["label"].str.split(" ").str[0]
+table["aux"] = table["label"].str.split("aux=").str[1]
+print(f"{len(table)} SAEs trained: {table['label'].nunique()} settings; seeds {SEEDS} at k in {list(S.seed_ks)} "
+      f"without auxiliary loss, seeds {list(S.aux_seeds)} with; seed {SEEDS[0]} elsewhere")
 
 # %% [markdown]
 # **The same SAEs under the training-time batch rule.** Held-out tokens in shuffled batches of the
-# training batch size (consecutive held-out tokens come from a handful of documents, and a per-feature
-# top-$m$ inside one document is not what the SAE was trained on). TopK is the same under both rules.
+# training batch size (consecutive held-out tokens come from one document, and a per-feature top-$m$
+# inside one document is not what the SAE was trained on). TopK is the same under both rules. Only the
+# SAEs a claim or a figure uses are evaluated twice: every seed without auxiliary loss, the first seed with.
 
 # %%
-stats = {}
-for lab in table["label"]:
-    sae = store[lab].sae
-    has_batch_rule = hasattr(sae.sparsifier, "batch_rule")
-    stats[lab] = {"threshold": code_stats(sae, X_eval, batch_rule=False),
-                  "batch": code_stats(sae, X_eval, batch_rule=True, batch_size=S.batch_size, seed=SEED)
-                  if has_batch_rule else None}
-    stats[lab]["batch"] = stats[lab]["batch"] or stats[lab]["threshold"]
+batch_evals = {}
+with torch_threads(S.threads), timer("batch-rule evaluations"):
+    for r in table.itertuples():
+        if r.rule != "TopK" and (r.aux == "none" or r.seed == SEEDS[0]):
+            batch_evals[(r.label, r.seed)] = evaluate(store[(r.label, r.seed)].sae, eval_acts, batch_rule=True,
+                                                      batch_size=S.batch_size, seed=r.seed)
+
+
+def ev_of(label: str, seed: int, rule: str):
+    """The Evaluation of one SAE under ``rule``; TopK has one rule; None where the batch rule was not run."""
+    return evals[(label, seed)] if rule == "threshold" or label.startswith("TopK") else batch_evals.get((label, seed))
+
+
 for rule in ("batch", "threshold"):
     for col in ("l0", "fvu", "dead_frac"):
-        table[f"{col}_{rule}"] = [stats[lab][rule][col] for lab in table["label"]]
-table["near_dead"] = [float((stats[lab]["threshold"]["densities"] * len(X_eval) < 10).float().mean())
-                      for lab in table["label"]]
-table[["label", "l0_batch", "fvu_batch", "l0_threshold", "fvu_threshold", "delta_lm_loss", "dead_frac_threshold",
-       "near_dead"]].round(3)
+        table[f"{col}_{rule}"] = [np.nan if (e := ev_of(r.label, r.seed, rule)) is None else e[col]
+                                  for r in table.itertuples()]
+table["near_dead"] = [float((evals[(r.label, r.seed)].densities * len(X_eval) < 10).float().mean())
+                      for r in table.itertuples()]
+shown = ["l0_batch", "fvu_batch", "l0_threshold", "fvu_threshold", "dead_frac_threshold", "near_dead"]
+table.groupby(["k", "rule", "aux"], sort=False)[shown].mean().round(3)
 
 # %% [markdown]
 # ## 3 · Dead latents
 #
-# A latent is **dead** if it never fires on the ~16k held-out tokens under the inference rule (the
-# evaluation window); "near-dead" if it fires on fewer than 10 of them (density < 6e-4, our choice).
-# Both are shown for every rule, without and with its auxiliary loss.
+# A latent is **dead** if it never fires on the held-out split under the inference rule (the evaluation
+# window: every held-out token); "near-dead" if it fires on fewer than 10 of them (our choice). Both are
+# shown for every rule, without and with its auxiliary loss, as the mean over the seeds trained at $k$ = `S.k`.
 
 # %%
 main = table[table["k"] == S.k].copy()
 dead_tab = main.pivot_table(index="rule", columns="aux", values="dead_frac_threshold").reindex(list(rules)) * 100
 near_tab = main.pivot_table(index="rule", columns="aux", values="near_dead").reindex(list(rules)) * 100
-print(f"% dead latents (held-out window: {len(X_eval):,} tokens)")
+print(f"% dead latents (held-out window: {len(X_eval):,} tokens; mean over seeds {SEEDS} without aux, "
+      f"{list(S.aux_seeds)} with)")
 display(dead_tab.round(2))
 print("% near-dead latents (< 10 firings on the held-out tokens)")
 display(near_tab.round(2))
@@ -210,9 +246,9 @@ for ax, tab, name in zip(axes, [dead_tab, near_tab], ["Dead latents (0 firings)"
         ax.bar(xs + (j - 1) * 0.27, np.nan_to_num(vals), width=0.27, color=pal[j], label=f"aux: {aux}")
         for x_, v in zip(xs + (j - 1) * 0.27, vals):
             if not np.isnan(v):
-                ax.text(x_, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+                ax.text(x_, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, list(rules))
-    ax.set(ylabel="% of latents", title=name)
+    ax.set(ylabel="% of latents (mean over the seeds trained)", title=name)
     ax.set_ylim(0, max(1.0, np.nanmax(tab.values) * 1.25))
 handles, labels = axes[0].get_legend_handles_labels()
 fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=10)
@@ -223,71 +259,112 @@ plt.show()
 # %% [markdown]
 # **Did the auxiliary losses act at all?** AuxK only acts on latents silent for the whole dead window
 # (`S.dead_window_tokens` training tokens) and aux_zipf only on latents below half their Zipf target; the
-# share of logged training steps on which each loss was non-zero:
+# share of logged training steps on which each loss was non-zero (mean over seeds):
 
 # %%
-aux_use = pd.DataFrame([{"SAE": lab, "aux": aux,
-                         "steps with loss > 0": float((store[lab].history["auxk" if aux == "AuxK" else "aux_zipf"] > 0).mean()),
-                         "latents dead in training (end)": float(store[lab].history["dead_frac"].iloc[-1])}
-                        for lab, aux in zip(main["label"], main["aux"]) if aux != "none"])
-aux_use.round(3)
+aux_use = pd.DataFrame([{"SAE": r.label, "seed": r.seed,
+                         "steps with loss > 0": float((store[(r.label, r.seed)].history["auxk" if r.aux == "AuxK" else "aux_zipf"] > 0).mean()),
+                         "latents dead in training (end)": float(store[(r.label, r.seed)].history["dead_frac"].iloc[-1])}
+                        for r in main.itertuples() if r.aux != "none"])
+aux_use.groupby("SAE", sort=False)[["steps with loss > 0", "latents dead in training (end)"]].mean().round(3)
 
 # %% [markdown]
 # ## 4 · Reconstruction vs sparsity
 #
-# FVU (fraction of variance unexplained, held-out) and Δ LM loss (next-token cross-entropy with the
-# reconstruction spliced into layer 15, minus the clean one; positive = worse) against L0, for the SAEs
-# without auxiliary loss at every $k$. Solid lines and filled markers: the training-time batch rule
-# (L0 = $k$ for TopK and MC, at most $k$ for FC, which cannot keep non-positive affinities). Dashed lines
-# and open markers: the inference thresholds, whose L0 is *measured*. Δ LM loss is shown for the
-# inference rule only: the splice runs whole sequences, so a batch rule there would choose within a few
-# documents.
+# FVU (fraction of variance unexplained, held-out) against L0 for the SAEs without auxiliary loss at every
+# $k$ (first seed; the claims use every seed where there are several). Solid lines and filled markers: the
+# training-time batch rule (L0 = $k$ for TopK and MC, at most $k$ for FC, which cannot keep non-positive
+# affinities). Dashed lines and open markers: the inference thresholds, whose L0 is *measured*. With a
+# splice (full preset), Δ LM loss (next-token cross-entropy with the reconstruction spliced into the hook
+# layer, minus the clean one) is shown for the inference rule: the splice runs whole sequences, so a batch
+# rule there would choose within a few documents.
 
 # %%
-curves = table[table["aux"] == "none"]
-fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
+curves = table[(table["aux"] == "none") & (table["seed"] == SEEDS[0])]
+n_pan = 2 if splice else 1
+fig, axes = plt.subplots(1, n_pan, figsize=(6.8 * n_pan, 4.8), squeeze=False)
+axes = axes[0]
 for (rule, _), col in zip(rules.items(), pal):
     sel = curves[curves["rule"] == rule].sort_values("k")
     axes[0].plot(sel["l0_batch"], sel["fvu_batch"], "o-", color=col, ms=7, label=f"{rule} (batch rule)")
     if rule != "TopK":
         axes[0].plot(sel["l0_threshold"], sel["fvu_threshold"], "o--", color=col, ms=7, mfc="white",
                      label=f"{rule} (inference threshold)")
-    axes[1].plot(sel["l0_threshold"], sel["delta_lm_loss"], "o--" if rule != "TopK" else "o-", color=col, ms=7,
-                 mfc="white" if rule != "TopK" else col, label=f"{rule} (inference rule)")
+    if splice:
+        axes[1].plot(sel["l0_threshold"], sel["delta_lm_loss"], "o--" if rule != "TopK" else "o-", color=col, ms=7,
+                     mfc="white" if rule != "TopK" else col, label=f"{rule} (inference rule)")
 axes[0].set(xlabel="L0 (active latents per token, held-out)", ylabel="FVU (held-out)",
-            title=f"Reconstruction vs sparsity, F = {F}")
-axes[1].set(xlabel="L0 (active latents per token, held-out)", ylabel="Δ LM loss (nats, spliced − clean)",
-            title="LM degradation vs sparsity (inference rule)")
+            title=f"Reconstruction vs sparsity, F = {F}, seed {SEEDS[0]}")
+if splice:
+    axes[1].set(xlabel="L0 (active latents per token, held-out)", ylabel="Δ LM loss (nats, spliced − clean)",
+                title="LM degradation vs sparsity (inference rule)")
+    axes[1].legend(fontsize=8, loc="upper right")
 for ax in axes:
     log_axis(ax, "x", ticks=(8, 16, 32, 64, 128))
 handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, fontsize=9)
-axes[1].legend(fontsize=8, loc="upper right")
+fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4 if splice else 2, fontsize=9)
 save_figure(fig, NB, "fvu_vs_l0")
 plt.show()
 
 # %% [markdown]
 # ## 5 · Feature density vs rank: a Zipf law?
 #
-# Held-out firing densities (inference rule) of the $k$ = `S.k` SAEs without auxiliary loss, sorted, on
-# log–log axes, with a least-squares fit $\log d = \log c - \alpha \log \mathrm{rank}$ over the live
-# latents (those that fire at least once). $R^2$ is the fit's coefficient of determination in log–log
+# Held-out firing densities (inference rule) of the $k$ = `S.k` SAEs without auxiliary loss (first seed),
+# sorted, on log–log axes, with a least-squares fit $\log d = \log c - \alpha \log \mathrm{rank}$ over the
+# live latents (those that fire at least once). $R^2$ is the fit's coefficient of determination in log–log
 # space. FC's densities are set by its allocation (flat for uniform, Zipf-shaped by construction for
 # FC-zipf); TopK's and MC's are the ones that say whether features "naturally" follow Zipf.
+#
+# For the bootstrap of section 8 the densities are rebuilt from per-document firing counts
+# (`firing_counts`, below): $R^2$ depends only on the counts (dividing by the number of tokens only shifts
+# $\log d$), so a resample of held-out documents is a resample of count rows.
 
 # %%
-fits = {}
+@torch.no_grad()
+def firing_counts(sae, acts, batch_size: int = 8192) -> np.ndarray:
+    """(n_seq, F) firings of each latent in each held-out sequence, under the inference rule."""
+    was = sae.training
+    sae.eval()
+    seq = acts.index[:, 0]
+    out = torch.zeros(acts.tokens.shape[0], sae.d_sae, dtype=torch.float64)
+    for idx in torch.arange(len(acts)).split(batch_size):
+        out.index_add_(0, seq[idx], (sae.encode(acts.acts[idx]) != 0).double())
+    sae.train(was)
+    return out.numpy()
+
+
+def zipf_r2(counts: np.ndarray, axis: int = 0) -> np.ndarray:
+    """R² of the log-log fit of sorted densities over the live latents, from (rows, F) counts summed along
+    ``axis`` (vectorised for the bootstrap: latents end up on axis 0, resamples on axis 1); = fit_zipf's r2."""
+    c = np.sort(counts.sum(axis), axis=0)[::-1]
+    live = c > 0
+    lx = np.log(np.arange(1, c.shape[0] + 1, dtype=float)).reshape((-1,) + (1,) * (c.ndim - 1))
+    ly = np.log(np.where(live, c, 1.0))
+    n = live.sum(0)
+    xm, ym = (lx * live).sum(0) / n, (ly * live).sum(0) / n
+    sxy, sxx = (live * (lx - xm) * (ly - ym)).sum(0), (live * (lx - xm) ** 2).sum(0)
+    syy = (live * (ly - ym) ** 2).sum(0)
+    return 1 - (syy - sxy ** 2 / sxx) / syy
+
+
+fits, counts = {}, {}
 fig, ax = plt.subplots(figsize=(8, 5.2))
+lo_d = 1.0
 for (rule, _), col in zip(rules.items(), pal):
-    dens = stats[f"{rule} k={S.k} aux=none"]["threshold"]["densities"]
+    lab = f"{rule} k={S.k} aux=none"
+    dens = evals[(lab, SEEDS[0])].densities
+    if rule in ("TopK", "MC"):  # the two the Zipf claim is about
+        counts[rule] = firing_counts(store[(lab, SEEDS[0])].sae, eval_acts)
     fit = fits[rule] = fit_zipf(dens, 0.0)
     srt = dens.sort(descending=True).values.numpy()
     r = np.arange(1, len(srt) + 1)
     ax.plot(r[srt > 0], srt[srt > 0], color=col, lw=2, label=f"{rule}: α = {fit['alpha']:.2f}, R² = {fit['r2']:.2f}")
     ax.plot(r, fit["c"] * r ** -fit["alpha"], color=col, lw=1, ls=":")
-ax.set_ylim(top=1.5)
-ax.set(xscale="log", yscale="log", xlabel="latent rank (1 = densest)", ylabel="firing density (fraction of held-out tokens)",
-       title=f"Density vs rank, k = {S.k}, F = {F} (dotted: Zipf fits)")
+    lo_d = min(lo_d, srt[srt > 0].min())
+ax.set(xscale="log", yscale="log")  # the log scale first, then limits from the data
+ax.set_ylim(lo_d / 2, min(1.5, max(evals[(f"{r} k={S.k} aux=none", SEEDS[0])].densities.max().item() for r in rules) * 2))
+ax.set(xlabel="latent rank (1 = densest)", ylabel="firing density (fraction of held-out tokens)",
+       title=f"Density vs rank, k = {S.k}, F = {F}, seed {SEEDS[0]} (dotted: Zipf fits)")
 ax.legend(fontsize=9, loc="lower left")
 save_figure(fig, NB, "density_rank")
 plt.show()
@@ -298,18 +375,19 @@ pd.DataFrame(fits).T.round(3)
 #
 # Left: how many latents each held-out token gets (features per token). Right: on how many tokens each
 # latent fires (tokens per feature, as a fraction of held-out tokens, log scale). Both under the
-# training-time batch rule on shuffled held-out batches, $k$ = `S.k`, no auxiliary loss. TopK is a spike
-# at $k$ on the left; FC-uniform is a spike on the right; MC lets both vary.
+# training-time batch rule on shuffled held-out batches, $k$ = `S.k`, no auxiliary loss, first seed. TopK is
+# a spike at $k$ on the left; FC-uniform is a spike on the right; MC lets both vary.
 
 # %%
+hist_ev = {r: ev_of(f"{r} k={S.k} aux=none", SEEDS[0], "batch") for r in rules}
 fig, axes = plt.subplots(1, 2, figsize=(14, 4.5))
-l0_max = max(int(stats[f"{r} k={S.k} aux=none"]["batch"]["l0_per_token"].max()) for r in rules)
+l0_max = max(int(e.l0_per_token.max()) for e in hist_ev.values())
 bins_t = np.arange(0, l0_max + 3) - 0.5
 bins_f = np.logspace(-5, 0, 41)
 for (rule, _), col in zip(rules.items(), pal):
-    st = stats[f"{rule} k={S.k} aux=none"]["batch"]
-    axes[0].hist(st["l0_per_token"].numpy(), bins=bins_t, histtype="step", lw=2, color=col, label=rule)
-    axes[1].hist(st["densities"].clamp_min(1e-5).numpy(), bins=bins_f, histtype="step", lw=2, color=col, label=rule)
+    st = hist_ev[rule]
+    axes[0].hist(st.l0_per_token.numpy(), bins=bins_t, histtype="step", lw=2, color=col, label=rule)
+    axes[1].hist(st.densities.clamp_min(1e-5).numpy(), bins=bins_f, histtype="step", lw=2, color=col, label=rule)
 axes[0].set(xlabel="active latents on the token", ylabel="held-out tokens", yscale="log",
             title="Features per token (batch rule)")
 axes[1].set(xscale="log", yscale="log", xlabel="fraction of held-out tokens the latent fires on (dead at 1e-5)",
@@ -322,81 +400,168 @@ plt.show()
 # %% [markdown]
 # ## 7 · Does the inference threshold reproduce training-time sparsity?
 #
-# For every MC and FC SAE: L0 under the batch rule and under the inference threshold, on the held-out
-# tokens and on (seen) training tokens. Tolerance, fixed before running (the same as notebook 02):
-# **5%** relative L0 error.
+# For every MC and FC SAE (first seed): L0 under the batch rule and under the inference threshold, on the
+# held-out split and on the first `S.seen_tokens` training tokens (seen in training; the permuted order
+# makes them a sample of every training document). Tolerance, fixed before running (the same as notebook
+# 02): **5%** relative L0 error.
 
 # %%
-L0_TOL = 0.05
-X_seen = X[: len(X_eval)]
+L0_TOL = 5.0  # percent
+X_seen = X[: S.seen_tokens]
 chk = []
-for r in table[table["rule"] != "TopK"].itertuples():
-    sae = store[r.label].sae
-    seen_b = code_stats(sae, X_seen, batch_rule=True, batch_size=S.batch_size, seed=SEED)["l0"]
-    seen_t = code_stats(sae, X_seen, batch_rule=False)["l0"]
-    chk.append({"SAE": r.label, "L0 batch (held-out)": r.l0_batch, "L0 thr. (held-out)": r.l0_threshold,
-                "L0 batch (train)": seen_b, "L0 thr. (train)": seen_t,
-                "rel. err held-out": r.l0_threshold / r.l0_batch - 1, "rel. err train": seen_t / seen_b - 1})
+with torch_threads(S.threads):
+    for r in table[(table["rule"] != "TopK") & (table["seed"] == SEEDS[0])].itertuples():
+        sae = store[(r.label, r.seed)].sae
+        seen_b = evaluate(sae, X_seen, batch_rule=True, batch_size=S.batch_size, seed=r.seed).l0
+        seen_t = evaluate(sae, X_seen).l0
+        chk.append({"SAE": r.label, "L0 batch (held-out)": r.l0_batch, "L0 thr. (held-out)": r.l0_threshold,
+                    "L0 batch (train)": seen_b, "L0 thr. (train)": seen_t,
+                    "err held-out %": 100 * (r.l0_threshold / r.l0_batch - 1), "err train %": 100 * (seen_t / seen_b - 1)})
 chk = pd.DataFrame(chk)
-chk.round(3)
+chk.round(2)
 
 # %% [markdown]
 # ## 8 · Claims check
 #
-# Criteria fixed before running:
-# * **FC near zero dead**: dead latents (held-out window) $\le$ 1% for every FC SAE at $k$ = `S.k`
-#   (uniform and Zipf, with and without aux_zipf); partly if for at least one.
-# * **MC/FC fewer dead than TopK**: at $k$ = `S.k`, MC, FC-uniform and FC-zipf each have strictly fewer dead
-#   latents than TopK, without auxiliary loss and with (TopK+AuxK vs MC+AuxK, MC+aux_zipf, FC+aux_zipf):
-#   reproduced if all comparisons hold, partly if more than half.
-# * **Reconstruction at equal L0**: FVU under the batch rule at the same $k$ (L0 = $k$ for TopK and MC,
-#   $\le k$ for FC, so the comparison is conservative for FC), every $k$ of `S.ks`, no auxiliary loss:
-#   reproduced if MC, FC-uniform and FC-zipf all beat TopK at every $k$, partly if more than half of
-#   the comparisons.
-# * **Zipf law**: the log–log fit of TopK's and MC's held-out densities over their live latents has
-#   $R^2 \ge 0.9$ for both; partly if for one of them or $R^2 \ge 0.8$ for both.
-# * **Threshold**: every MC and FC SAE's inference L0 within 5% of its batch-rule L0 on held-out tokens;
-#   partly if on training tokens only.
+# Each claim's statistic, direction, margin and uncertainty, fixed before running (the verdict model of
+# `saelib.companion.claims`; issue 11 ported the old tests without changing what they compare):
+# * **FC near zero dead**: per FC SAE at $k$ = `S.k` (uniform and Zipf, with and without aux_zipf), the
+#   ceiling of 1% (the old criterion) minus the % of latents dead on the held-out split, paired t-interval
+#   over the seeds; margin 0 (at most 1% dead counts). Aggregate: the weakest setting (`weakest_setting`).
+#   Here and below, a setting trained with fewer than 3 seeds has no interval: the claim is then
+#   inconclusive (budget) unless a seeded setting is already *not reproduced*, which refutes "at every setting".
+# * **MC/FC fewer dead than TopK**: the same 7 comparisons as before (MC, FC-uniform, FC-zipf vs TopK without
+#   auxiliary loss; MC+AuxK, MC+aux_zipf, FC+aux_zipf vs TopK+AuxK), each the per-seed difference
+#   dead % (TopK) − dead % (rule), paired t over the seeds; margin one latent ($100/F$ percentage points, the
+#   smallest difference there can be). Aggregate: the weakest comparison. **Precondition: both TopK
+#   baselines have dead latents (mean over seeds > 0)**; with none there is nothing to have fewer of.
+# * **Reconstruction at equal L0**: FVU under the batch rule at the same $k$ (L0 = $k$ for TopK and MC, $\le k$
+#   for FC, so the comparison is conservative for FC), every $k$ of `S.ks`, no auxiliary loss: per (rule, $k$)
+#   the relative gain 100 (FVU TopK − FVU rule) / FVU TopK in %, paired t over the seeds; margin 1% (the
+#   margin notebook 02 uses for the same comparison, MC being BatchTopK). Aggregate: the weakest setting.
+# * **Zipf law**: per SAE (TopK and MC at $k$ = `S.k`, first seed: a claim about fixed trained SAEs), $R^2$ of
+#   the log–log fit over the live latents minus 0.8, bootstrap over held-out documents (`grouped_bootstrap`,
+#   `S.n_boot` resamples); margin 0.1, so that $R^2 \ge 0.9$ (the old criterion) is reproduced and
+#   $0.8 < R^2 < 0.9$ (the old "partly") partly. Aggregate: the weakest SAE.
+# * **Threshold**: per MC and FC SAE (first seed), 100 (L0 threshold / L0 batch rule − 1) on the held-out
+#   split, an equivalence within 5% (the old tolerance), bootstrap over held-out documents; aggregate: the
+#   weakest SAE. The old "partly if on training tokens only" is now a check (as in notebook 02).
 
 # %%
+def seed_values(label: str, col: str) -> np.ndarray:
+    """``col`` of one setting over SEEDS (NaN where a seed was not trained)."""
+    sel = table[table["label"] == label].set_index("seed")[col]
+    return np.array([sel.get(s, np.nan) for s in SEEDS], dtype=float)
+
+
+def seeded_interval(a: np.ndarray, b: np.ndarray) -> Interval | None:
+    """Paired t over the seeds of a - b; None with fewer than 3 seeds (no interval in the verdict model)."""
+    ok = ~(np.isnan(a) | np.isnan(b))
+    return paired_t_interval(a[ok], b[ok]) if ok.sum() >= 3 else None
+
+
+def every_setting(intervals: dict, margin: float, kind: str = "effect", direction: str = "greater"):
+    """weakest_setting over the settings that have an interval; precondition: all have one, unless the
+    weakest is already not reproduced (one failed setting refutes 'at every setting')."""
+    powered = {s: iv for s, iv in intervals.items() if iv is not None}
+    setting, iv = weakest_setting(powered, margin, kind, direction)
+    refuted = setting is not None and decide(iv.lo, iv.hi, margin, kind) == "not reproduced"
+    missing = [s for s, v in intervals.items() if v is None]
+    return setting, iv, (not missing or refuted), missing
+
+
 claims = ClaimsTable(NB, PRESET, SEED)
-fc = main[main["rule"].str.startswith("FC")]
-n_ok = int((fc["dead_frac_threshold"] <= 0.01).sum())
-claims.check("Feature Choice has (near) zero dead latents (<= 1%)",
-             "dead: " + ", ".join(f"{r.rule}/{r.aux} {r.dead_frac_threshold:.1%}" for r in fc.itertuples()),
-             reproduced=n_ok == len(fc), partly=n_ok > 0, paper="FC: no dead latents (Table of dead %, abstract)")
+dead_pct = {lab: 100 * seed_values(lab, "dead_frac_threshold") for lab in main["label"].unique()}
+fc_labels = [lab for lab in dead_pct if lab.startswith("FC")]
+fc_iv = {lab: seeded_interval(1.0 - dead_pct[lab], np.zeros(len(SEEDS))) for lab in fc_labels}
+setting, iv, ok, missing = every_setting(fc_iv, 0.0)
+claims.add_claim("Feature Choice has (near) zero dead latents (<= 1%)",
+                 f"1% - % latents dead on the held-out split (inference rule), percentage points, per FC SAE at "
+                 f"k={S.k}; paired t over seeds; aggregate: the weakest setting", iv, 0.0, "greater", "seeds",
+                 len(SEEDS), measured=f"weakest {setting}: {iv.rounded(2)}; dead % (mean over seeds): "
+                 + ", ".join(f"{lab.replace(f' k={S.k}', '')} {np.nanmean(v):.2f}" for lab, v in dead_pct.items()
+                             if lab in fc_labels),
+                 paper="FC: no dead latents (Table of dead %, abstract)",
+                 precondition=(ok, f"budget: fewer than 3 seeds for {missing}"))
 
-dead = main.set_index(["rule", "aux"])["dead_frac_threshold"]
-pairs = [((r, "none"), ("TopK", "none")) for r in ("MC", "FC-uniform", "FC-zipf")]
-pairs += [((r, a), ("TopK", "AuxK")) for r in ("MC", "FC-uniform", "FC-zipf") for a in aux_for[r]]
-wins = sum(dead[a] < dead[b] for a, b in pairs)
-claims.check("MC and FC have fewer dead latents than TopK",
-             f"fewer in {wins}/{len(pairs)} comparisons; TopK {dead[('TopK', 'none')]:.1%} (none), "
-             f"{dead[('TopK', 'AuxK')]:.1%} (AuxK); MC {dead[('MC', 'none')]:.1%}",
-             reproduced=wins == len(pairs), partly=wins > len(pairs) / 2, paper="fewer dead latents than TopK")
+pairs = [(f"{r} k={S.k} aux=none", f"TopK k={S.k} aux=none") for r in ("MC", "FC-uniform", "FC-zipf")]
+pairs += [(f"{r} k={S.k} aux={a}", f"TopK k={S.k} aux=AuxK") for r in ("MC", "FC-uniform", "FC-zipf") for a in aux_for[r]]
+dead_iv = {a: seeded_interval(dead_pct[b], dead_pct[a]) for a, b in pairs}
+base_dead = {b: float(np.nanmean(dead_pct[b])) for b in (f"TopK k={S.k} aux=none", f"TopK k={S.k} aux=AuxK")}
+setting, iv, ok, missing = every_setting(dead_iv, 100 / F)
+has_dead = all(v > 0 for v in base_dead.values())
+claims.add_claim("MC and FC have fewer dead latents than TopK",
+                 f"dead % (TopK) - dead % (rule) on the held-out split, percentage points, 7 comparisons at k={S.k}; "
+                 "paired t over seeds; aggregate: the weakest setting", iv, 100 / F, "greater", "seeds", len(SEEDS),
+                 measured=f"weakest {setting}: {iv.rounded(2)}; TopK dead % " + ", ".join(
+                     f"{b.split('aux=')[1]} {v:.2f}" for b, v in base_dead.items()),
+                 paper="fewer dead latents than TopK",
+                 precondition=(has_dead and ok, "the TopK baselines (no aux, AuxK) have dead latents (mean over seeds "
+                               f"> 0): {', '.join(f'{v:.2f}%' for v in base_dead.values())}" if not has_dead
+                               else f"budget: fewer than 3 seeds for {missing}"))
 
-cv = curves.set_index(["rule", "k"])["fvu_batch"]
-cmp = [(r, k, cv[(r, k)] / cv[("TopK", k)] - 1) for r in ("MC", "FC-uniform", "FC-zipf") for k in S.ks]
-wins = sum(g < 0 for *_, g in cmp)
-claims.check("MC and FC reconstruct better than TopK at equal sparsity",
-             f"lower FVU in {wins}/{len(cmp)} (rule, k); relative change "
-             + ", ".join(f"{r}@{k} {g:+.1%}" for r, k, g in cmp),
-             reproduced=wins == len(cmp), partly=wins > len(cmp) / 2,
-             paper="MC, FC better reconstruction than TopK at equal sparsity")
+gain = {}
+for r in ("MC", "FC-uniform", "FC-zipf"):
+    for k in S.ks:
+        a, b = seed_values(f"TopK k={k} aux=none", "fvu_batch"), seed_values(f"{r} k={k} aux=none", "fvu_batch")
+        gain[(r, k)] = seeded_interval(100 * (a - b) / a, np.zeros(len(SEEDS)))
+setting, iv, ok, missing = every_setting(gain, 1.0)
+one_seed = {s: 100 * (1 - seed_values(f"{s[0]} k={s[1]} aux=none", "fvu_batch")[0]
+                      / seed_values(f"TopK k={s[1]} aux=none", "fvu_batch")[0]) for s in gain}
+claims.add_claim("MC and FC reconstruct better than TopK at equal sparsity",
+                 "100 (FVU TopK - FVU rule) / FVU TopK, %, batch rule, held-out, per (rule, k), no aux; paired t over "
+                 "seeds; aggregate: the weakest setting (a k without 3 seeds: inconclusive unless a seeded setting "
+                 "refutes)", iv, 1.0, "greater", "seeds", len(SEEDS),
+                 measured=f"weakest {setting}: {iv.rounded(2)}%; seed {SEEDS[0]}: "
+                 + ", ".join(f"{r}@{k} {g:+.1f}%" for (r, k), g in one_seed.items()),
+                 paper="MC, FC better reconstruction than TopK at equal sparsity",
+                 precondition=(ok, f"budget: {missing} trained with 1 seed; the full preset seeds every k"))
 
-r2 = [fits["TopK"]["r2"], fits["MC"]["r2"]]
-claims.check("Feature densities follow a Zipf law (log-log R² >= 0.9)",
-             f"TopK α = {fits['TopK']['alpha']:.2f}, R² = {r2[0]:.2f}; MC α = {fits['MC']['alpha']:.2f}, R² = {r2[1]:.2f}",
-             reproduced=min(r2) >= 0.9, partly=max(r2) >= 0.9 or min(r2) >= 0.8,
-             paper="densities Zipf-distributed except at the low end")
+r2_iv = {}
+for rule in ("TopK", "MC"):
+    r2_iv[rule] = grouped_bootstrap(lambda c, axis: zipf_r2(c, axis) - 0.8, docs, counts[rule],
+                                    n_resamples=S.n_boot, seed=SEED)
+setting, iv = weakest_setting(r2_iv, 0.1)
+claims.add_claim("Feature densities follow a Zipf law (log-log R² >= 0.9)",
+                 f"R² of the log-log Zipf fit over live latents - 0.8, held-out densities (inference rule), TopK and MC "
+                 f"at k={S.k}, seed {SEEDS[0]}; bootstrap over held-out documents; aggregate: the weakest setting",
+                 iv, 0.1, "greater", "bootstrap", 1,
+                 measured=f"weakest {setting}: {iv.rounded(3)}; " + "; ".join(
+                     f"{r} α = {fits[r]['alpha']:.2f}, R² = {fits[r]['r2']:.3f}" for r in r2_iv),
+                 paper="densities Zipf-distributed except at the low end")
 
-worst_eval, worst_train = chk["rel. err held-out"].abs().max(), chk["rel. err train"].abs().max()
-claims.check("Inference threshold reproduces training L0 (within 5%)",
-             f"worst L0 error {worst_eval:.1%} held-out, {worst_train:.1%} training tokens ({len(chk)} SAEs)",
-             reproduced=worst_eval <= L0_TOL, partly=worst_train <= L0_TOL,
-             paper="batch-independent threshold at inference")
+thr_iv = {}
+for r in table[(table["rule"] != "TopK") & (table["seed"] == SEEDS[0])].itertuples():
+    ps_t, ps_b = evals[(r.label, r.seed)].per_sequence, batch_evals[(r.label, r.seed)].per_sequence
+    thr_iv[r.label] = grouped_bootstrap(lambda t, b, axis: 100 * (t.sum(axis) / b.sum(axis) - 1), docs,
+                                        ps_t.active, ps_b.active, n_resamples=S.n_boot, seed=SEED)
+setting, iv = weakest_setting(thr_iv, L0_TOL, kind="equivalence")
+claims.add_claim("Inference threshold reproduces training L0 (within 5%)",
+                 "100 (L0 inference threshold / L0 batch rule - 1), %, held-out split, per MC and FC SAE (seed "
+                 f"{SEEDS[0]}); bootstrap over held-out documents; aggregate: the weakest setting",
+                 iv, L0_TOL, "greater", "bootstrap", 1, kind="equivalence",
+                 measured=f"weakest {setting}: {iv.rounded(2)}%; held-out errors {chk['err held-out %'].min():+.1f}% "
+                 f"to {chk['err held-out %'].max():+.1f}% over {len(chk)} SAEs",
+                 paper="batch-independent threshold at inference")
+
+mc_b = table[(table["rule"] == "MC") & table["l0_batch"].notna()]
+fc_b = table[table["rule"].str.startswith("FC") & table["l0_batch"].notna()]
+claims.add_check("batch rule: L0 = k for MC (within 1%), L0 <= k for FC, every SAE evaluated under it",
+                 bool((abs(mc_b["l0_batch"] / mc_b["k"] - 1) <= 0.01).all() and (fc_b["l0_batch"] <= fc_b["k"] + 1e-9).all()),
+                 f"MC L0/k {(mc_b['l0_batch'] / mc_b['k']).min():.3f} to {(mc_b['l0_batch'] / mc_b['k']).max():.3f}; "
+                 f"FC L0/k up to {(fc_b['l0_batch'] / fc_b['k']).max():.3f}")
+claims.add_check("threshold reproduces batch-rule L0 on training tokens (within 5%), every MC/FC SAE",
+                 bool((chk["err train %"].abs() <= L0_TOL).all()),
+                 f"errors {chk['err train %'].min():+.1f}% to {chk['err train %'].max():+.1f}% on {len(X_seen):,} training tokens")
+r2_direct = {r: float(zipf_r2(counts[r])) for r in ("TopK", "MC")}
+claims.add_check("bootstrap statistic: R² from per-sequence counts equals fit_zipf on evaluate's densities",
+                 all(abs(r2_direct[r] - fits[r]["r2"]) < 1e-6 for r in r2_direct),
+                 ", ".join(f"{r} {r2_direct[r]:.6f} vs {fits[r]['r2']:.6f}" for r in r2_direct))
 claims.save()
 claims.show()
+
+# %%
+claims.checks_frame()
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -404,24 +569,42 @@ print(claims.verdicts())
 
 # %% [markdown]
 # ## What to take away
-#
-# * TopK, Feature Choice and Mutual Choice are three ways of spending the same budget of $kN$
-#   (token, feature) pairs: by rows, by columns, or globally. Mutual Choice is BatchTopK under another
-#   name.
-# * Feature Choice guarantees every latent its share of tokens during training, so it cannot leave
-#   latents dead there; whether that survives the switch to the inference threshold, and whether MC/FC
-#   beat TopK on dead latents and on reconstruction at this scale, is what the claims table reports,
-#   with the numbers printed beside each verdict. With ~140 training steps and 1,152 latents almost no
-#   latent dies under *any* rule here, so the dead-latent comparison has little to separate; the
-#   near-dead column and the aux-use table show how little the auxiliary losses had to do.
-# * The price of FC is on the token side: under the batch rule a token gets whatever the features chose
-#   to give it, possibly nothing (left histogram). Compare FC's batch-rule and threshold FVU in the
-#   table of section 2: the batch-independent per-latent thresholds behave differently from the rule
-#   the SAE was trained with, which is why the reconstruction claim is scored on the batch rule.
-# * Mutual Choice is BatchTopK: its gap to TopK here is the one notebook 02 measures.
-# * Whether densities are Zipf depends on how much of the rank range one asks about: the log–log plot
-#   shows where the straight line fails (head and tail), which is what the $R^2$ criterion penalises.
-# * The aux_zipf loss here is a reconstruction of a loss whose formula we did not find; read its effect
-#   as that of *our* loss.
-# * Scale caveat: ~80k training tokens, ~140 steps, 1,152 latents; the paper trained far longer, up to
-#   34M latents. `PRESET = "full"` runs a paper-like configuration on a GPU.
+
+# %%
+cl = {c.claim.split(" (")[0]: c for c in claims.claims}
+mc_g = [one_seed[("MC", k)] for k in S.ks]
+fc_g = [one_seed[(r, k)] for r in ("FC-uniform", "FC-zipf") for k in S.ks]
+display(Markdown(f"""
+* TopK, Feature Choice and Mutual Choice are three ways of spending the same budget of $kN$
+  (token, feature) pairs: by rows, by columns, or globally. Mutual Choice is BatchTopK under another name.
+* **Dead latents.** Held-out window: the whole held-out split ({len(X_eval):,} tokens, {len(np.unique(docs))}
+  documents). TopK leaves {base_dead[f'TopK k={S.k} aux=none']:.2f}% of its latents dead without and
+  {base_dead[f'TopK k={S.k} aux=AuxK']:.2f}% with AuxK (mean over the seeds trained), so "fewer dead than TopK" is
+  **{cl['MC and FC have fewer dead latents than TopK'].verdict}**
+  ({cl['MC and FC have fewer dead latents than TopK'].precondition or cl['MC and FC have fewer dead latents than TopK'].measured}).
+  Feature Choice guarantees every latent its share of tokens during training; on held-out tokens under its
+  per-latent thresholds the FC claim is **{cl['Feature Choice has'].verdict}** ({cl['Feature Choice has'].measured}).
+  With {n_steps} training steps and {F:,} latents almost nothing dies under any rule here; the aux-use table
+  shows how little the auxiliary losses had to do.
+* **Reconstruction.** Under the batch rule at equal $k$ (seed {SEEDS[0]}), MC changes FVU by
+  {min(mc_g):+.1f}% to {max(mc_g):+.1f}% relative to TopK (positive = better) and FC by {min(fc_g):+.1f}% to
+  {max(fc_g):+.1f}%. With {len(SEEDS)} seeds at $k$ = {', '.join(map(str, S.seed_ks))}, the claim is
+  **{cl['MC and FC reconstruct better than TopK at equal sparsity'].verdict}**
+  ({cl['MC and FC reconstruct better than TopK at equal sparsity'].measured.split(';')[0]}). The price of FC is on
+  the token side: under the batch rule a token gets whatever the features chose to give it, possibly nothing
+  (left histogram).
+* **Zipf.** Whether densities are Zipf depends on how much of the rank range one asks about: the log–log plot
+  shows where the straight line fails (head and tail), which the $R^2$ criterion penalises; verdict
+  **{cl['Feature densities follow a Zipf law'].verdict}** ({cl['Feature densities follow a Zipf law'].measured}).
+  The fit still weights every live latent alike, the low end included, which the paper excludes; issue 14/15
+  redesigns that test.
+* **Threshold.** Inference L0 against batch-rule L0 on the held-out split: {chk['err held-out %'].min():+.1f}% to
+  {chk['err held-out %'].max():+.1f}% over {len(chk)} SAEs, on training tokens {chk['err train %'].min():+.1f}% to
+  {chk['err train %'].max():+.1f}%: verdict **{cl['Inference threshold reproduces training L0'].verdict}**. (An
+  earlier version measured it on two list articles only, where MC's single global threshold overshot by 13-15%.)
+* The aux_zipf loss here is a reconstruction of a loss whose formula we did not find; read its effect as
+  that of *our* loss.
+* Scale caveat: {len(X):,} training tokens seen for {S.epochs} epoch ({n_steps} steps), {F:,} latents; the paper
+  trained far longer, up to 34M latents. `PRESET = "full"` runs a paper-like configuration on a GPU, with
+  every $k$ seeded and Δ LM loss.
+"""))
