@@ -11,6 +11,7 @@ Shapes follow SAELens: W_enc (d_in, d_sae), W_dec (d_sae, d_in), so a checkpoint
 from __future__ import annotations
 
 import math
+import numbers
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -41,7 +42,7 @@ class SAE(nn.Module):
 
     def __init__(self, d_in: int, d_sae: int, sparsifier: Sparsifier | str = "topk",
                  apply_b_dec_to_input: bool = True, metadata: dict[str, Any] | None = None,
-                 seed: int | None = None, **sparsifier_kwargs: Any) -> None:
+                 seed: int = 0, **sparsifier_kwargs: Any) -> None:
         super().__init__()
         if not (isinstance(d_in, int) and d_in > 0 and isinstance(d_sae, int) and d_sae > 0):
             raise ValueError(f"d_in and d_sae must be positive ints, got d_in={d_in!r}, d_sae={d_sae!r}")
@@ -57,10 +58,15 @@ class SAE(nn.Module):
         self.reset_parameters(seed)
 
     @torch.no_grad()
-    def reset_parameters(self, seed: int | None = None, dec_norm: float = 1.0) -> None:
-        """Tied init (Gao et al. 2024, Sec. 2.4): decoder rows random with norm ``dec_norm``, W_enc = W_dec^T, zero biases."""
-        gen = torch.Generator().manual_seed(seed) if seed is not None else None
-        w = torch.empty(self.d_sae, self.d_in).uniform_(-1, 1, generator=gen) if gen else torch.empty(self.d_sae, self.d_in).uniform_(-1, 1)
+    def reset_parameters(self, seed: int = 0, dec_norm: float = 1.0) -> None:
+        """Tied init (Gao et al. 2024, Sec. 2.4): decoder rows random with norm ``dec_norm``, W_enc = W_dec^T, zero biases.
+
+        The init is a function of ``seed`` alone (its own generator, never the global RNG), so the same
+        seed gives the same SAE in any process; pass different seeds for different inits."""
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be an int, got {seed!r}")
+        gen = torch.Generator().manual_seed(int(seed))
+        w = torch.empty(self.d_sae, self.d_in).uniform_(-1, 1, generator=gen)
         w = w / w.norm(dim=1, keepdim=True) * dec_norm
         self.W_dec.copy_(w)
         self.W_enc.copy_(w.t())

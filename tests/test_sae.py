@@ -119,3 +119,18 @@ def test_bad_shapes_raise():
         SAE(0, 4)
     with pytest.raises(ValueError, match="last dimension must be d_in=12"):
         _trained_like(k=2).encode(torch.randn(3, 5))
+
+
+def test_init_depends_on_the_seed_alone_not_the_global_rng():
+    import numpy as np
+    torch.manual_seed(1)
+    a = SAE(8, 16, "relu")
+    torch.manual_seed(2)
+    b = SAE(8, 16, "relu")
+    assert torch.equal(a.W_dec, b.W_dec)  # default seed 0, whatever the global RNG says
+    state = torch.get_rng_state()
+    c = SAE(8, 16, "relu", seed=np.int64(3))
+    assert torch.equal(torch.get_rng_state(), state)  # the global RNG is not consumed
+    assert not torch.equal(a.W_dec, c.W_dec)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        SAE(8, 16, "relu", seed=None)

@@ -18,7 +18,6 @@ saved and compared by nbval, never counted as reproductions.
 
 Verdicts are never typed in. ``show()`` displays the full tables (numbers and intervals);
 ``verdicts()`` prints only verdicts and rounded estimates, the stable part nbval compares.
-``check`` is the older boolean form, kept until every notebook is ported to ``add_claim``.
 """
 from __future__ import annotations
 
@@ -151,23 +150,9 @@ class ClaimsTable:
         self.checks.append(Check(check, measured, bool(passed)))
         return bool(passed)
 
-    def check(self, claim: str, measured: str, reproduced: bool, partly: bool = False, paper: str = "") -> str:
-        """Record a claim; verdict = reproduced if ``reproduced``, else partly if ``partly``, else not reproduced."""
-        verdict = REPRODUCED if reproduced else PARTLY if partly else NOT_REPRODUCED
-        self.claims.append(Claim(claim, paper, measured, verdict))
-        return verdict
-
-    @staticmethod
-    def _row(c: Claim) -> dict:
-        """A claims.json row; claims recorded with the older ``check`` keep the older four fields."""
-        row = asdict(c)
-        return row if c.statistic else {k: row[k] for k in ("claim", "paper", "measured", "verdict")}
-
     def frame(self) -> pd.DataFrame:
-        cols = ["claim", "paper", "measured", "verdict"]
-        if any(c.statistic for c in self.claims):
-            cols = ["claim", "paper", "statistic", "measured", "estimate", "interval", "margin", "uncertainty",
-                    "n_seeds", "verdict"]
+        cols = ["claim", "paper", "statistic", "measured", "estimate", "interval", "margin", "uncertainty",
+                "n_seeds", "verdict"]
         return pd.DataFrame([asdict(c) for c in self.claims], columns=cols)
 
     def checks_frame(self) -> pd.DataFrame:
@@ -201,7 +186,7 @@ class ClaimsTable:
     def save(self) -> str:
         """Write ``figures/<notebook>/claims.json`` (atomically) and return it as text."""
         doc = {"notebook": self.notebook, "preset": self.preset, "seed": self.seed,
-               "claims": [self._row(c) for c in self.claims]}
+               "claims": [asdict(c) for c in self.claims]}
         if self.checks:
             doc["checks"] = [asdict(c) for c in self.checks]
         text = json.dumps(doc, indent=2)

@@ -22,12 +22,6 @@ HARVEST = {
 }
 TEXT_FREE = {"09_splinterp_mnist"}  # notebooks that read no shared harvest
 
-# Notebooks not yet re-executed on the permuted data keep the document-order harvest they were scored on.
-# Each entry goes when its notebook is ported to the verdict model and re-executed.
-LEGACY_DATA = dict(data_order="file", n_eval_tokens=16_384)
-LEGACY_NOTEBOOKS = {
-}
-
 NOTEBOOKS: dict[str, dict[str, dict]] = {
     "00_quickstart": {
         # quick: the shared quick baseline recipe of 03 (width 1x, 1 epoch, lr 3e-3, batch 512), so that 03
@@ -165,8 +159,7 @@ def resolve(notebook: str, preset: str, **overrides) -> SimpleNamespace:
         raise ValueError(f"notebook must be one of {sorted(NOTEBOOKS)}, got {notebook!r}")
     if preset not in NOTEBOOKS[notebook]:
         raise ValueError(f"preset must be one of {sorted(NOTEBOOKS[notebook])}, got {preset!r}")
-    legacy = LEGACY_DATA if preset == "quick" and notebook in LEGACY_NOTEBOOKS else {}
-    settings = {**HARVEST[preset], **legacy, **NOTEBOOKS[notebook][preset], "preset": preset, "notebook": notebook}
+    settings = {**HARVEST[preset], **NOTEBOOKS[notebook][preset], "preset": preset, "notebook": notebook}
     unknown = set(overrides) - set(settings)
     if unknown:
         raise ValueError(f"unknown setting(s) {sorted(unknown)}; accepted: {sorted(settings)}")

@@ -92,7 +92,7 @@ def _key(**kw) -> str:
 
 def harvest(model: str = DEFAULT_LM, layer: int = 15, corpus: str = DEFAULT_CORPUS, split: str = "train",
             n_tokens: int | None = 160_000, ctx_len: int = 128, outlier_factor: float = 10.0,
-            batch_size: int = 16, device: str = "cpu", progress: bool = True, order: Order = "file") -> Activations:
+            batch_size: int = 16, device: str = "cpu", progress: bool = True, order: Order = "permuted") -> Activations:
     """Residual activations after block ``layer`` on ~``n_tokens`` tokens of ``corpus[split]`` (None: all of it)
     in chunk ``order`` (module docstring), cached."""
     # every argument is checked before the LM loads (a first load converts the GGUF: ~20 s)

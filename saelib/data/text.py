@@ -134,7 +134,7 @@ def chunk_split(ds: Dataset, tokenizer, ctx_len: int, max_tokens: int | None = N
 
 
 def tokenize_and_chunk(ds: Dataset, tokenizer, ctx_len: int, max_tokens: int | None = None,
-                       order: Order = "file") -> Tensor:
+                       order: Order = "permuted") -> Tensor:
     """The token ids of :func:`chunk_split` (``order="file"``: the first chunks in document order)."""
     return chunk_split(ds, tokenizer, ctx_len, max_tokens, order).tokens
 

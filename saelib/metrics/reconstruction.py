@@ -193,4 +193,3 @@ def evaluate(sae: SAE, data: Tensor | Activations, splice: Splice | None = None,
 
 
 
-code_stats = evaluate  # the name notebook 04 calls; goes when 04 is ported to the one evaluation path (issue 11)

@@ -108,7 +108,7 @@ def per_token_ce(acts: Activations, replace: Any = None, model: str | None = Non
 
 @torch.no_grad()
 def lm_cross_entropy(model: str, corpus: str, split: str = "eval", n_tokens: int = 1024, ctx_len: int = 128,
-                     batch_size: int = 4, order: Order = "file") -> float:
+                     batch_size: int = 4, order: Order = "permuted") -> float:
     """Mean next-token CE (nats) of the whole LM ``model`` on the first ~``n_tokens`` of ``corpus[split]``
     in chunk ``order`` (no SAE; position 0's prediction included). Used to show what a fine-tune changed."""
     lm, tok = load_lm(model)

@@ -30,7 +30,7 @@ from ..utils import progress as progress_bar
 
 def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_steps: int = 12, batch_size: int = 8,
                 ctx_len: int = 128, lr: float = 1e-4, seed: int = 0, bf16: bool = True,
-                progress: bool = True, order: Order = "file") -> str:
+                progress: bool = True, order: Order = "permuted") -> str:
     """Fine-tune all weights of ``base`` on next-token prediction over ``corpus``'s train split; cached.
 
     A stand-in for the paper's base -> instruct comparison that fits a CPU: AdamW (weight decay 0),

@@ -7,11 +7,11 @@ from saelib.metrics.uncertainty import Interval
 from saelib.utils import figures_dir
 
 
-def test_claims_verdicts_come_from_the_checks():
+def test_claims_verdicts_come_from_the_intervals():
     t = ClaimsTable("zz_test", "quick", 0)
-    assert t.check("a", "1 < 2", reproduced=1 < 2) == "reproduced"
-    assert t.check("b", "x", reproduced=False, partly=True) == "partly"
-    assert t.check("c", "x", reproduced=False) == "not reproduced"
+    for name, lo in (("a", 2.0), ("b", 0.5), ("c", -1.0)):
+        t.add_claim(name, "x", Interval(lo + 0.5, lo, lo + 0.6 if lo < 0 else lo + 1, 3, "t"), 1.0, "greater", "seeds", 3)
+    assert [c.verdict for c in t.claims] == ["reproduced", "partly", "not reproduced"]
     assert t.n_reproduced() == 1
     assert t.verdicts().splitlines()[-1] == "1/3 claims reproduced (quick preset)"
     doc = json.loads(t.save())
@@ -58,18 +58,16 @@ def test_add_claim_orients_the_interval_and_saves_the_model_fields():
     assert t.add_claim("fewer dead latents", "dead(base) - dead(method)", Interval(0, 0, 0, 3, "t"), 0.01, "greater",
                        "seeds", 3, precondition=(False, "the baseline has no dead latents")) == "inconclusive"
     t.add_check("sparse path equals dense", True, "max |diff| 0")
-    t.check("an older boolean claim", "x", reproduced=True)
-    assert t.tally() == {"reproduced": 2, "partly": 0, "not reproduced": 1, "inconclusive": 1}
+    assert t.tally() == {"reproduced": 1, "partly": 0, "not reproduced": 1, "inconclusive": 1}
     lines = t.verdicts().splitlines()
     assert lines[0] == "[    reproduced] method has lower FVU  (estimate -0.04)"
     assert lines[-2] == "[  check passed] sparse path equals dense"
-    assert lines[-1] == "2/4 claims reproduced (quick preset); 1 inconclusive; checks 1/1 passed"
+    assert lines[-1] == "1/3 claims reproduced (quick preset); 1 inconclusive; checks 1/1 passed"
     doc = json.loads(t.save())
     row = doc["claims"][0]
     assert row["interval"] == [-0.06, -0.02] and row["margin"] == 0.01 and row["n_seeds"] == 3
     assert row["uncertainty"] == "seeds" and row["kind"] == "claim" and row["direction"] == "less"
     assert doc["claims"][2]["precondition"] == "failed: the baseline has no dead latents"
-    assert set(doc["claims"][3]) == {"claim", "paper", "measured", "verdict"}  # the older form, unchanged
     assert doc["checks"] == [{"check": "sparse path equals dense", "measured": "max |diff| 0", "passed": True,
                               "kind": "check"}]
 
