@@ -112,7 +112,7 @@ def sae_dashboard(sae_dir: Path, path: Path, preset: str, latents: list[int] | N
         band = torch.nonzero((ev.densities > 1e-3) & (ev.densities < 5e-2)).flatten()
         latents = sorted(band[torch.randperm(len(band), generator=torch.Generator().manual_seed(0))[:n]].tolist())
     dash = dashboard(sae, acts, latents, tok, unembedding(lm), densities=ev.densities,
-                     title=f"{sae_dir.name}: FVU {ev.fvu:.3f}, L0 {ev.l0:.1f} on {len(acts):,} held-out tokens")
+                     title=f"{sae_dir.resolve().parent.name}/{sae_dir.name}: FVU {ev.fvu:.3f}, L0 {ev.l0:.1f} on {len(acts):,} held-out tokens")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dash.html(), encoding="utf-8")
     return path

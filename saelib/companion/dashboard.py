@@ -16,6 +16,7 @@ notebook viewer. ``scripts/render_dashboard.py`` renders one in headless Chromiu
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 from dataclasses import dataclass, field
@@ -60,8 +61,9 @@ class LatentCard:
         """Fraction of the kept tokens on which the latent is non-zero."""
         return self.n_fired / self.n_tokens if self.n_tokens else 0.0
 
-    def html(self, linked: frozenset[int] = frozenset()) -> str:
-        """The card as an HTML fragment; neighbours in ``linked`` link to their card on the same page."""
+    def html(self, linked: frozenset[int] = frozenset(), anchor: str = "latent-") -> str:
+        """The card as an HTML fragment, ``id=anchor + str(latent)``; neighbours in ``linked`` link to
+        their card on the same page."""
         density = f"fires on {self.n_fired:,} of {self.n_tokens:,} tokens ({100 * self.density:.3g}%)"
         if self.denser_than is not None:
             density += f", denser than {self.denser_than:.0%} of latents"
@@ -74,12 +76,12 @@ class LatentCard:
                 f"src='data:image/png;base64,{_histogram_png(self.activations)}'/>" if self.n_fired else "")
         contexts = (examples_html("top activations", self.examples) if self.examples
                     else "<div style='color:#555'>never fires on these tokens</div>")
-        parts = [f"<div id='latent-{self.latent}' style='{_BOX}'><div style='display:flex;gap:16px;align-items:flex-start'>"
+        parts = [f"<div id='{anchor}{self.latent}' style='{_BOX}'><div style='display:flex;gap:16px;align-items:flex-start'>"
                  f"<div style='flex:1;min-width:0;overflow-x:auto'>", head, contexts]
         if self.promoted or self.suppressed:
             parts.append(_token_row("promotes", self.promoted, "#d9f0d3") + _token_row("suppresses", self.suppressed, "#f6d3d3"))
         if self.neighbours:
-            chips = [(f"<a href='#latent-{j}'>{j}</a>" if j in linked else str(j)) + f" <span style='color:#555'>({c:.2f})</span>"
+            chips = [(f"<a href='#{anchor}{j}'>{j}</a>" if j in linked else str(j)) + f" <span style='color:#555'>({c:.2f})</span>"
                      for j, c in self.neighbours]
             parts.append(f"<div style='margin-top:4px'><b>nearest latents</b> (decoder cosine): {', '.join(chips)}</div>")
         parts.append(f"</div>{hist}</div></div>")
@@ -98,8 +100,10 @@ class Dashboard:
 
     def fragment(self) -> str:
         linked = frozenset(c.latent for c in self.cards)
+        # anchors unique per dashboard (several may share a notebook page) and stable across runs
+        anchor = "d" + hashlib.sha1(f"{self.title}{sorted(linked)}".encode()).hexdigest()[:6] + "-latent-"
         return (f"<div style='max-width:1100px'><div style='font:bold 18px sans-serif;margin:6px 0'>{html.escape(self.title)}</div>"
-                + "".join(c.html(linked) for c in self.cards) + "</div>")
+                + "".join(c.html(linked, anchor) for c in self.cards) + "</div>")
 
     def html(self) -> str:
         return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(self.title)}</title>"
