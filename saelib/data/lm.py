@@ -167,3 +167,28 @@ class LMTail(nn.Module):
             out = block(h, attention_mask=None, position_ids=pos, position_embeddings=rope, use_cache=False)
             h = out[0] if isinstance(out, tuple) else out
         return self.model.lm_head(inner.norm(h))
+
+
+# ---- the logit lens ------------------------------------------------------------------------
+
+@torch.no_grad()
+def unembedding(model: nn.Module) -> Tensor:
+    """W_U (V, d) of a Llama-style causal LM with its final RMSNorm's gain folded in, W_U diag(gamma).
+
+    The logit lens of a residual direction u is then ``W_U u`` (the norm's 1/rms factor only rescales
+    every logit of a position alike, so it is dropped)."""
+    return model.lm_head.weight.detach() * model.model.norm.weight.detach()
+
+
+@torch.no_grad()
+def logit_lens(directions: Tensor, W_U: Tensor) -> Tensor:
+    """(L, V) logits ``W_U u_hat`` of each unit-normalised direction (L, d) (a zero direction gives zeros).
+
+    A decoder row's "logit weights" (Bricken et al. 2023, *Towards Monosemanticity*): the output tokens
+    a latent promotes (largest) and suppresses (smallest) through the unembedding."""
+    if directions.ndim != 2 or W_U.ndim != 2 or directions.shape[1] != W_U.shape[1]:
+        raise ValueError(f"directions must be (L, d) and W_U (V, d) with the same d, got "
+                         f"{tuple(directions.shape)} and {tuple(W_U.shape)}")
+    W_U = W_U.to(directions.device, torch.float32)
+    unit = directions.float() / directions.float().norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return unit @ W_U.T

@@ -20,7 +20,7 @@ import math
 import torch
 from torch import Tensor
 
-from ..data.lm import LMTail
+from ..data.lm import LMTail, logit_lens, unembedding
 from ..sae import SAE
 from ..sparsifiers.gradient_topk import GradientTopK, with_gradients
 from ..train import TrainState
@@ -62,10 +62,9 @@ def default_beta(grads: Tensor, d: int | None = None) -> float:
 
 @torch.no_grad()
 def logit_lens_tokens(tail: LMTail, directions: Tensor, n: int = 5) -> Tensor:
-    """Top-``n`` output tokens of each direction (L, d): W_U (gamma * d_hat), gamma = final-norm gain."""
-    unit = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    gain = tail.model.model.norm.weight
-    return tail.model.lm_head(unit * gain).topk(n, dim=-1).indices
+    """Top-``n`` output tokens of each direction (L, d): W_U (gamma * d_hat), gamma = final-norm gain
+    (:func:`saelib.data.lm.logit_lens` through :func:`~saelib.data.lm.unembedding`)."""
+    return logit_lens(directions, unembedding(tail.model)).topk(n, dim=-1).indices
 
 
 @torch.no_grad()
