@@ -11,8 +11,8 @@ the ranks' gradients is the gradient of the whole batch's mean. What the ranks e
 * which latents fired anywhere in the batch, and the batch's L0 (the dead-latent counters, hence
   AuxK's dead set, stay identical);
 * the loss (so every rank takes the same divergence decision), and the logged statistics;
-* whatever a batch-level sparsifier needs (BatchTopK's global top B*k, see
-  :mod:`saelib.sparsifiers.batchtopk`).
+* whatever a batch-level sparsifier needs (BatchTopK's global top B*k, Feature Choice's per-latent
+  top m_i: :mod:`saelib.sparsifiers.batchtopk`, :mod:`saelib.sparsifiers.feature_choice`).
 
 Why explicit ``all_reduce`` rather than ``DistributedDataParallel``: DDP synchronises gradients through
 hooks armed by the wrapped module's ``forward()``, while a training step here is ``forward_train`` plus

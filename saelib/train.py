@@ -114,8 +114,8 @@ class TrainState:
     """What callbacks and loss terms see (and may change, e.g. ``sae.sparsifier.k`` for k annealing).
 
     Callbacks run before the forward pass: ``batch_index`` (rows of ``data`` in this batch; in
-    data-parallel training, this rank's slice of it) is already set, so a callback can hand per-token side data (e.g. g-SAE's LM gradients) to the
-    sparsifier. Loss terms run after it and also see the scaled batch ``x``, the forward output
+    data-parallel training, this rank's slice of it) is already set, so a callback can hand per-token
+    side data (e.g. g-SAE's LM gradients) to the sparsifier. Loss terms run after it and also see the scaled batch ``x``, the forward output
     ``out`` and the ``dead`` mask."""
 
     sae: SAE
@@ -209,8 +209,8 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None, *,
     see :mod:`saelib.train_ddp`). Every rank passes the same ``data``, ``cfg`` and SAE; ``batch_size`` is
     the global batch and must divide by the number of ranks; the weights start as rank 0's; only rank 0
     shows progress and writes checkpoints; every rank returns the same SAE and history. Refused (clearly):
-    sparsifiers that need the whole batch and do not gather it (Feature Choice), ATM, JumpReLU with
-    ``l0_target``, and ``cfg.loss_terms``.
+    a sparsifier whose ``data_parallel_problem()`` says why (ATM, JumpReLU with ``l0_target``, a batch rule
+    that does not gather) and ``cfg.loss_terms``.
     """
     cfg = cfg or TrainConfig()
     dp = data_parallel

@@ -14,6 +14,7 @@ from saelib import SAE, TrainConfig, train_sae
 from saelib.callbacks import KAnnealing
 from saelib.losses import AuxZipfLoss
 from saelib.sparsifiers.batchtopk import flat_topk_indices, gathered_topk_indices
+from saelib.sparsifiers.feature_choice import column_top_mask, gathered_column_top_mask
 
 D, M = 12, 48
 
@@ -34,6 +35,11 @@ CASES = {
     "batchtopk_sparse": ("batchtopk", {"k": 3, "threshold_start": 2}, {"dead_window_tokens": 128}),
     "batchtopk_dense": ("batchtopk", {"k": 3, "threshold_start": 2}, {"sparse": "off"}),
     "mutual_choice": ("mutual_choice", {"k": 3, "threshold_start": 2}, {}),
+    "feature_choice_uniform": ("feature_choice", {"k": 3, "threshold_start": 2}, {}),
+    "feature_choice_zipf_dense": ("feature_choice", {"k": 3, "allocation": "zipf", "threshold_start": 2},
+                                  {"sparse": "off"}),
+    "feature_choice_zipf_global": ("feature_choice", {"k": 3, "allocation": "zipf",
+                                                      "threshold_mode": "global", "threshold_start": 2}, {}),
     "relu_l1": ("relu", {}, {"sparsity_coeff": 0.05, "normalize_input": False}),
     "jumprelu": ("jumprelu", {}, {"sparsity_coeff": 0.01}),
 }
@@ -47,7 +53,6 @@ def build(name: str) -> tuple[SAE, TrainConfig]:
 
 
 REFUSED = {
-    "feature_choice": lambda: (SAE(D, M, "feature_choice", k=2, seed=1), cfg()),
     "atm": lambda: (SAE(D, M, "atm", seed=1), cfg(sparsity_coeff=0.01)),
     "jumprelu_l0_target": lambda: (SAE(D, M, "jumprelu", l0_target=4.0, seed=1), cfg(sparsity_coeff=0.01)),
     "loss_terms": lambda: (SAE(D, M, "topk", k=2, seed=1), cfg(loss_terms={"zipf": AuxZipfLoss(M)})),
@@ -66,7 +71,17 @@ def ties_check(dp) -> dict:
     count = int(dp.sum(torch.tensor([len(mine)])))
     ref = whole.reshape(-1)[flat_topk_indices(whole.reshape(-1), n_total)].sort().values
     got = every.reshape(-1)[every.reshape(-1) >= 0].sort().values
-    return {"count": count, "same_values": bool(torch.equal(ref, got)), "sorted": bool((mine[1:] > mine[:-1]).all())}
+    # each column's top m_i over both ranks' rows, on tied values: exactly min(m_i, positives) per column
+    cols = torch.randint(0, 4, (2, 10, 6), generator=g).float() - 1.0  # rank r holds rows cols[r]
+    m = torch.tensor([0, 1, 3, 5, 20, 2])
+    mask = gathered_column_top_mask(cols[dp.rank], m, dp)
+    per_col = dp.sum(mask.sum(0))
+    whole_mask = column_top_mask(cols.reshape(20, 6), m)
+    kept_vals = dp.gather(torch.where(mask, cols[dp.rank], torch.zeros(()))).reshape(20, 6).sort(0).values
+    ref_vals = torch.where(whole_mask, cols.reshape(20, 6), torch.zeros(())).sort(0).values
+    return {"count": count, "same_values": bool(torch.equal(ref, got)), "sorted": bool((mine[1:] > mine[:-1]).all()),
+            "column_counts": bool(torch.equal(per_col, whole_mask.sum(0))),
+            "column_values": bool(torch.equal(kept_vals, ref_vals))}
 
 
 def main(out: str) -> None:

@@ -24,6 +24,7 @@ from saelib import SAE, TrainConfig, distributed, train_sae
 from saelib.data import cache
 from saelib.train_ddp import build_config, build_sae, load_activations, main, parser
 from tests import ddp_worker
+from tests.ddp_worker import M
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
@@ -84,11 +85,12 @@ def test_the_cases_exercise_what_must_be_shared(two_rank_run):
     assert (t["topk_sparse_auxk"]["history"]["auxk"] > 0).sum() >= 3
     assert (t["topk_dense_auxk_clip"]["history"]["dead_frac"] > 0).any()
     assert float(t["batchtopk_sparse"]["state"]["sparsifier.threshold"]) > 0
+    assert (t["feature_choice_uniform"]["state"]["sparsifier.threshold"] > 0).sum() > M // 2
+    assert t["feature_choice_zipf_dense"]["state"]["sparsifier.demand"].std() > 0  # ranks (and so budgets) vary
     assert t["topk_kannealing"]["history"]["l0"].iloc[0] > t["topk_kannealing"]["history"]["l0"].iloc[-1]
 
 
 @pytest.mark.parametrize("name, words", [
-    ("feature_choice", "feature_choice selects over the whole batch"),
     ("atm", "atm updates its masking statistics"),
     ("jumprelu_l0_target", "l0_target"),
     ("loss_terms", "cfg.loss_terms (['zipf'])"),
@@ -101,7 +103,8 @@ def test_two_processes_refuse_what_they_cannot_reproduce(two_rank_run, name, wor
 
 
 def test_gathered_topk_splits_ties_to_exactly_n(two_rank_run):
-    assert two_rank_run["ties"] == {"count": 17, "same_values": True, "sorted": True}
+    assert two_rank_run["ties"] == {"count": 17, "same_values": True, "sorted": True, "column_counts": True,
+                                    "column_values": True}
 
 
 def test_torchrun_cli_equals_one_process(tmp_path):
@@ -133,7 +136,8 @@ def one_rank(tmp_path):
         distributed.close()
 
 
-@pytest.mark.parametrize("name", ["topk_sparse_auxk", "batchtopk_sparse", "batchtopk_dense", "relu_l1"])
+@pytest.mark.parametrize("name", ["topk_sparse_auxk", "batchtopk_sparse", "batchtopk_dense", "feature_choice_uniform",
+                                  "feature_choice_zipf_dense", "relu_l1"])
 def test_one_rank_group_trains_bit_identical_weights(one_rank, name):
     x = ddp_worker.make_data()
     plain = train_sae(*[ddp_worker.build(name)[0], x, ddp_worker.build(name)[1]])
@@ -153,6 +157,22 @@ def test_without_a_process_group_it_says_how_to_launch(monkeypatch):
         distributed.DataParallel()
     with pytest.raises(ValueError, match="backend must be one of"):
         distributed.init("mpi")
+
+
+def test_a_batch_rule_that_does_not_gather_is_refused():
+    from types import SimpleNamespace
+
+    from saelib.sparsifiers import BatchRule, Sparsifier
+    from saelib.train import check_data_parallel
+
+    class Local(BatchRule, Sparsifier):
+        name = "local_batch_rule"
+
+        def forward(self, pre, dec_norm):
+            return pre
+
+    with pytest.raises(ValueError, match="over 2 processes: local_batch_rule selects over the whole batch"):
+        check_data_parallel(SAE(4, 8, Local()), TrainConfig(), 100, SimpleNamespace(world_size=2))
 
 
 # ---- the entry point in one process ------------------------------------------------------------

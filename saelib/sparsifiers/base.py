@@ -91,6 +91,9 @@ class BatchRule:
     In training the rule needs the whole batch; at inference a threshold estimated during training
     (the ``threshold`` buffer; entries < 0 are not estimated yet) replaces it. ``batch_rule()``
     forces the batch rule in eval mode, without state updates, to compare the two.
+
+    Data-parallel training sets ``_dp`` (a :class:`saelib.distributed.DataParallel`) while it runs; a rule
+    refuses it (``data_parallel_problem``) unless it gathers what it needs from the other ranks.
     """
 
     name: ClassVar[str]

@@ -36,19 +36,26 @@ def flat_topk_indices(flat: Tensor, n: int) -> Tensor:
 
 
 @torch.no_grad()
+def gathered_kth_largest(flat: Tensor, n_total: int, dp: DataParallel) -> Tensor:
+    """The ``n_total``-th largest entry of the concatenation of every rank's ``flat`` (each rank sends
+    only its own top min(n_total, len) values)."""
+    local = flat[flat_topk_indices(flat, min(n_total, flat.numel()))]
+    everyone = dp.gather(local).reshape(-1)
+    if not 0 < n_total <= everyone.numel():
+        raise ValueError(f"n_total must be in [1, {everyone.numel()}] (the entries of all ranks), got {n_total}")
+    return everyone.topk(n_total, sorted=False).values.min()
+
+
+@torch.no_grad()
 def gathered_topk_indices(flat: Tensor, n_total: int, dp: DataParallel) -> Tensor:
     """This rank's share of the ``n_total`` largest entries of the concatenation of every rank's ``flat``.
 
-    Every rank sends its own top min(n_total, len) values; the n_total-th largest of those, t, is the
-    global cut. Entries above t are kept; ties at t go to the lowest ranks first (in index order), so
-    the ranks keep exactly ``n_total`` entries together: the set a single process would keep on the
-    whole batch (up to its arbitrary order among ties). Indices sorted ascending.
+    t, the n_total-th largest entry overall, is the global cut (:func:`gathered_kth_largest`). Entries
+    above t are kept; ties at t go to the lowest ranks first (in index order), so the ranks keep exactly
+    ``n_total`` entries together: the set a single process would keep on the whole batch (up to its
+    arbitrary order among ties). Indices sorted ascending.
     """
-    local = flat[flat_topk_indices(flat, min(n_total, flat.numel()))]
-    everyone = dp.gather(local).reshape(-1)
-    if everyone.numel() < n_total:
-        raise ValueError(f"n_total={n_total} exceeds the {everyone.numel()} entries of all ranks")
-    t = everyone.topk(n_total, sorted=False).values.min()
+    t = gathered_kth_largest(flat, n_total, dp)
     above, at = flat > t, flat == t
     counts = dp.gather(torch.stack([above.sum(), at.sum()]))  # (world, 2)
     need = n_total - int(counts[:, 0].sum())
