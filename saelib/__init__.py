@@ -3,10 +3,10 @@
 The layout is the architecture; imports flow one way, left to right (``tests/test_layers.py``
 checks it)::
 
-    core           sae, checkpoint, formats/, fastpath, zipf, sparsifiers/, losses, train, callbacks, utils
+    core           sae, checkpoint, formats/, fastpath, zipf, distributed, sparsifiers/, losses, train, callbacks, utils
       -> data/          lm, text, harvest, mnist, synthetic, words
       -> metrics/       reconstruction, splice, matching, splitting, absorption
-      -> orchestration  sweep, multiseed
+      -> orchestration  sweep, multiseed, store, train_ddp
       -> papers/        llama_scope(_release), generalisation, gradient_sae, pam, geometry, jumprelu_toy
       -> companion/     notebook, presets, claims, scoreboard, plots, examples
       -> notebooks

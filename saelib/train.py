@@ -15,6 +15,9 @@ Loss per batch (tokens are rows of ``x``, already multiplied by the dataset scal
   auxiliary loss for under-used latents); each is added as is and logged under its name.
 * Adam, linear LR warm-up, linear decay to zero over the final ``decay_frac`` of steps;
   optional unit-norm decoder with gradient projection.
+* Data-parallel (``data_parallel=``, :mod:`saelib.distributed`): every rank draws the same global batch
+  and trains on its slice; gradients, fired latents, the loss and batch-level selection are shared, so
+  the run equals one process on the whole batch (within float rounding). Without it, nothing changes.
 """
 from __future__ import annotations
 
@@ -28,8 +31,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from .distributed import DataParallel
 from .losses import auxk_loss
 from .sae import SAE, TrainStep
+from .sparsifiers.base import BatchRule
 from .utils import check_choice, check_flag, check_int, check_range, progress, seed_everything
 
 SparsePath = Literal["auto", "on", "off"]
@@ -108,9 +113,9 @@ class TrainConfig:
 class TrainState:
     """What callbacks and loss terms see (and may change, e.g. ``sae.sparsifier.k`` for k annealing).
 
-    Callbacks run before the forward pass: ``batch_index`` (rows of ``data`` in this batch) is
-    already set, so a callback can hand per-token side data (e.g. g-SAE's LM gradients) to the
-    sparsifier. Loss terms run after it and also see the scaled batch ``x``, the forward output
+    Callbacks run before the forward pass: ``batch_index`` (rows of ``data`` in this batch; in
+    data-parallel training, this rank's slice of it) is already set, so a callback can hand per-token
+    side data (e.g. g-SAE's LM gradients) to the sparsifier. Loss terms run after it and also see the scaled batch ``x``, the forward output
     ``out`` and the ``dead`` mask."""
 
     sae: SAE
@@ -174,7 +179,22 @@ class TrainingDiverged(FloatingPointError):
     """The loss became non-finite or exploded; the SAE was restored to its last good logged state."""
 
 
-def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainResult:
+def check_data_parallel(sae: SAE, cfg: TrainConfig, n_rows: int, dp: DataParallel) -> None:
+    """Refuse what a data-parallel run cannot reproduce, naming it (before any collective runs)."""
+    problem = sae.sparsifier.data_parallel_problem()
+    if problem:
+        raise ValueError(f"data-parallel training over {dp.world_size} processes: {problem}")
+    if cfg.loss_terms:
+        raise ValueError(f"data-parallel training: cfg.loss_terms ({sorted(cfg.loss_terms)}) see only a rank's rows "
+                         f"and may keep per-rank state; train with loss terms in one process")
+    bs = min(cfg.batch_size, n_rows)
+    if bs % dp.world_size:
+        raise ValueError(f"batch_size must split evenly over the {dp.world_size} processes, got {bs}"
+                         + (f" (the data's {n_rows} rows)" if bs < cfg.batch_size else ""))
+
+
+def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None, *,
+              data_parallel: DataParallel | None = None) -> TrainResult:
     """Train ``sae`` on the rows of ``data`` (N, d_in); return the SAE (on raw-activation scale),
     a per-step history DataFrame and the dataset scale used.
 
@@ -184,9 +204,21 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
     whose loss was finite. Stopped or interrupted, the SAE is left in eval mode on the raw-activation
     scale (the dataset scale folded in) with ``metadata["stopped_at_step"]``; mid-training checkpoints
     are folded copies too, so every saved SAE reads raw activations.
+
+    ``data_parallel``: run as one rank of a data-parallel group (module docstring; launched by torchrun,
+    see :mod:`saelib.train_ddp`). Every rank passes the same ``data``, ``cfg`` and SAE; ``batch_size`` is
+    the global batch and must divide by the number of ranks; the weights start as rank 0's; only rank 0
+    shows progress and writes checkpoints; every rank returns the same SAE and history. Refused (clearly):
+    a sparsifier whose ``data_parallel_problem()`` says why (ATM, JumpReLU with ``l0_target``, a batch rule
+    that does not gather) and ``cfg.loss_terms``.
     """
     cfg = cfg or TrainConfig()
+    dp = data_parallel
     check_training_data(data, sae.d_in, cfg.normalize_input)
+    if dp is not None:
+        check_data_parallel(sae, cfg, data.shape[0], dp)
+        dp.check_same_data(data)
+        dp.check_same_model(sae)
     sparse = {"auto": sae.sparsifier.supports_sparse, "on": True, "off": False}[cfg.sparse]
     if sparse and not sae.sparsifier.supports_sparse:
         raise ValueError(f"sparse='on' needs a TopK-family sparsifier, got {sae.sparsifier.name!r}")
@@ -203,6 +235,10 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             sae.b_dec.copy_(sample.mean(0) * scale)
     if cfg.unit_norm_decoder:
         sae.normalize_decoder_()
+    if dp is not None:  # one start for every rank: rank 0's weights, buffers and dataset scale
+        dp.broadcast_(list(sae.parameters()) + list(sae.buffers()))
+        scale = dp.broadcast_value(scale)
+    main = dp is None or dp.is_main
     opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
     k_aux = cfg.auxk_k or sae.d_in // 2
     since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=device)
@@ -212,11 +248,15 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
     first_loss, good = None, None  # good: (step, weights) of the last logged step with a finite loss
     sae.train()
     step = 0
+    if dp is not None and isinstance(sae.sparsifier, BatchRule):
+        sae.sparsifier._dp = dp
     try:
-        for step in progress(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not cfg.progress):
+        for step in progress(range(n_steps), desc=f"train {sae.sparsifier.name}", disable=not (cfg.progress and main)):
             if pos + bs > n:
                 order, pos = torch.randperm(n, generator=gen), 0
             state.step, state.batch_index = step, order[pos: pos + bs]
+            if dp is not None:
+                state.batch_index = dp.shard(state.batch_index)
             state.x = state.out = state.dead = None
             pos += bs
             for cb in cfg.callbacks:
@@ -237,11 +277,15 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
                 if sparse:
                     fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
                     fired[out.cols[out.vals > 0]] = True
-                    l0 = (out.vals > 0).sum().item() / bs
+                    n_active = (out.vals > 0).sum()
                 else:
                     active = out.codes > 0
                     fired = active.any(0)
-                    l0 = active.sum().item() / bs
+                    n_active = active.sum()
+                if dp is not None:  # fired anywhere in the global batch; its L0
+                    shared = dp.sum(torch.cat([fired.long(), n_active.long().reshape(1)]))
+                    fired, n_active = shared[:-1] > 0, shared[-1]
+                l0 = n_active.item() / bs
                 since_fired += bs
                 since_fired[fired] = 0
                 dead = since_fired > cfg.dead_window_tokens
@@ -253,7 +297,7 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
             extra = {name: term(state) for name, term in cfg.loss_terms.items()}
             for value in extra.values():
                 loss = loss + value
-            loss_value = loss.item()
+            loss_value = loss.item() if dp is None else dp.mean(loss.detach()).item()
             first_loss = loss_value if first_loss is None else first_loss
             if not math.isfinite(loss_value) or loss_value > DIVERGENCE_FACTOR * max(abs(first_loss), 1e-12):
                 what = f"became {loss_value}" if not math.isfinite(loss_value) else \
@@ -267,6 +311,8 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
                 good = (step, {k: v.detach().clone() for k, v in sae.state_dict().items()})
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if dp is not None:
+                dp.average_gradients_(sae.parameters())
             if cfg.unit_norm_decoder:
                 sae.project_decoder_grad_()
             if cfg.grad_clip is not None:
@@ -277,12 +323,16 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
                 sae.normalize_decoder_()
             if step % cfg.log_every == 0 or step == n_steps - 1:
                 with torch.no_grad():
-                    var = (x - x.mean(0)).pow(2).sum(-1).mean()
+                    if dp is None:
+                        var = (x - x.mean(0)).pow(2).sum(-1).mean()
+                    else:  # the whole batch's
+                        var = dp.batch_variance(x)
+                        mse, penalty, aux = dp.mean(torch.stack([mse.detach(), penalty.detach(), aux.detach()]))
                 rows_log.append({"step": step, "tokens": (step + 1) * bs, "lr": lr, "loss": loss_value,
                                  "mse": mse.item(), "fvu": (mse / var).item(), "l0": l0,
                                  "dead_frac": dead.float().mean().item(), "penalty": penalty.item(),
                                  "auxk": aux.item(), **{k: float(v.detach()) for k, v in extra.items()}})
-            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0:
+            if cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0 and main:
                 ckpt = copy.deepcopy(sae)
                 _finish(ckpt, cfg, scale, {"checkpoint_step": step + 1})
                 ckpt.save(Path(cfg.checkpoint_dir) / f"step_{step + 1:07d}")
@@ -291,6 +341,8 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None) -> TrainRe
         raise
     finally:
         torch.set_float32_matmul_precision(prev_precision)
+        if isinstance(sae.sparsifier, BatchRule):
+            sae.sparsifier._dp = None
     _finish(sae, cfg, scale)
     return TrainResult(sae, pd.DataFrame(rows_log), scale)
 

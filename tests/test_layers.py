@@ -1,7 +1,7 @@
 """The package's layers, read from the source: imports flow one way, left to right.
 
-    core (utils -> fastpath, zipf, checkpoint -> formats -> sparsifiers -> sae -> losses -> train -> callbacks -> saelib/__init__)
-      -> data -> metrics -> orchestration (sweep, multiseed, store) -> papers -> companion
+    core (utils -> fastpath, zipf, checkpoint, distributed -> formats -> sparsifiers -> sae -> losses -> train -> callbacks -> saelib/__init__)
+      -> data -> metrics -> orchestration (sweep, multiseed, store, train_ddp) -> papers -> companion
 
 A module may import from its own layer or from layers to its left, never to its right. Every
 import counts: module level, inside functions, and under ``if TYPE_CHECKING``. There is no list
@@ -17,7 +17,7 @@ PKG = Path(__file__).resolve().parents[1] / "saelib"
 # (layer name, module prefixes), left to right.
 LAYERS = [
     ("utils", ["saelib.utils"]),
-    ("kernels", ["saelib.fastpath", "saelib.zipf", "saelib.checkpoint"]),
+    ("kernels", ["saelib.fastpath", "saelib.zipf", "saelib.checkpoint", "saelib.distributed"]),
     ("formats", ["saelib.formats"]),
     ("sparsifiers", ["saelib.sparsifiers"]),
     ("sae", ["saelib.sae"]),
@@ -27,7 +27,7 @@ LAYERS = [
     ("public surface", ["saelib"]),
     ("data", ["saelib.data"]),
     ("metrics", ["saelib.metrics"]),
-    ("orchestration", ["saelib.sweep", "saelib.multiseed", "saelib.store"]),
+    ("orchestration", ["saelib.sweep", "saelib.multiseed", "saelib.store", "saelib.train_ddp"]),
     ("papers", ["saelib.papers"]),
     ("companion", ["saelib.companion"]),
 ]

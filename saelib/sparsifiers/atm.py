@@ -171,6 +171,10 @@ class ATM(ReLU):
         self.update_stats_(codes, dec_norm)
         self.resample_mask_()
 
+    def data_parallel_problem(self) -> str | None:
+        return ("atm updates its masking statistics from each step's codes, which a rank sees only for its own "
+                "rows: the ranks' masks would drift apart; train it in one process")
+
     def masked_fraction(self) -> Tensor:
         """(steps,) fraction of latents masked at each recorded step."""
         if not self.mask_history:

@@ -76,6 +76,14 @@ class Sparsifier(nn.Module):
     def after_step_(self) -> None:
         """Called by the training loop after every optimiser step (e.g. to project parameters)."""
 
+    def data_parallel_problem(self) -> str | None:
+        """Why training cannot split this sparsifier's batch across processes (None: it can).
+
+        Per-token rules give each rank's rows the codes they would get in the whole batch, and a
+        penalty that is a mean over tokens averages correctly with the gradients; a rule that needs
+        the whole batch must gather it (BatchTopK does) or say here why not."""
+        return None
+
 
 class BatchRule:
     """Mixin for batch-level rules (BatchTopK / Mutual Choice, Feature Choice).
@@ -83,6 +91,9 @@ class BatchRule:
     In training the rule needs the whole batch; at inference a threshold estimated during training
     (the ``threshold`` buffer; entries < 0 are not estimated yet) replaces it. ``batch_rule()``
     forces the batch rule in eval mode, without state updates, to compare the two.
+
+    Data-parallel training sets ``_dp`` (a :class:`saelib.distributed.DataParallel`) while it runs; a rule
+    refuses it (``data_parallel_problem``) unless it gathers what it needs from the other ranks.
     """
 
     name: ClassVar[str]
@@ -90,6 +101,11 @@ class BatchRule:
     threshold_start: int
     training: bool
     _force_batch_rule: bool = False
+    _dp: Any = None  # the saelib.distributed.DataParallel of a data-parallel training run, else None
+
+    def data_parallel_problem(self) -> str | None:
+        return (f"{self.name} selects over the whole batch and does not gather it across processes: "
+                f"train it in one process")
 
     @property
     def has_threshold(self) -> bool:

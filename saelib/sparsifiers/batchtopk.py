@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..distributed import DataParallel, finite_min
 from .base import BatchRule, Sparsifier, register
 
 
@@ -34,6 +35,35 @@ def flat_topk_indices(flat: Tensor, n: int) -> Tensor:
     return cand[flat[cand].topk(n, sorted=False).indices].sort().values
 
 
+@torch.no_grad()
+def gathered_kth_largest(flat: Tensor, n_total: int, dp: DataParallel) -> Tensor:
+    """The ``n_total``-th largest entry of the concatenation of every rank's ``flat`` (each rank sends
+    only its own top min(n_total, len) values)."""
+    local = flat[flat_topk_indices(flat, min(n_total, flat.numel()))]
+    everyone = dp.gather(local).reshape(-1)
+    if not 0 < n_total <= everyone.numel():
+        raise ValueError(f"n_total must be in [1, {everyone.numel()}] (the entries of all ranks), got {n_total}")
+    return everyone.topk(n_total, sorted=False).values.min()
+
+
+@torch.no_grad()
+def gathered_topk_indices(flat: Tensor, n_total: int, dp: DataParallel) -> Tensor:
+    """This rank's share of the ``n_total`` largest entries of the concatenation of every rank's ``flat``.
+
+    t, the n_total-th largest entry overall, is the global cut (:func:`gathered_kth_largest`). Entries
+    above t are kept; ties at t go to the lowest ranks first (in index order), so the ranks keep exactly
+    ``n_total`` entries together: the set a single process would keep on the whole batch (up to its
+    arbitrary order among ties). Indices sorted ascending.
+    """
+    t = gathered_kth_largest(flat, n_total, dp)
+    above, at = flat > t, flat == t
+    counts = dp.gather(torch.stack([above.sum(), at.sum()]))  # (world, 2)
+    need = n_total - int(counts[:, 0].sum())
+    take = min(int(counts[dp.rank, 1]), max(0, need - int(counts[: dp.rank, 1].sum())))
+    idx = torch.cat([above.nonzero().squeeze(1), at.nonzero().squeeze(1)[:take]])
+    return idx.sort().values
+
+
 @register
 class BatchTopK(BatchRule, Sparsifier):
     """Keep the k x B largest ReLU(z) of the whole batch of B tokens (Bussmann et al. 2024, Sec. 3).
@@ -41,6 +71,10 @@ class BatchTopK(BatchRule, Sparsifier):
     Training (``.train()``): flatten every leading dimension (a (batch, seq, m) input counts
     batch x seq tokens), keep the top B*k entries, zero the rest. Tokens get a variable number
     of latents, k on average.
+
+    Data-parallel training (:mod:`saelib.distributed`): the batch is every rank's rows together; the
+    top B*k is taken over all of them (:func:`gathered_topk_indices`) and theta's update uses the
+    smallest kept activation of the whole batch, so codes and theta equal a single process's.
 
     Inference (``.eval()``): a batch-independent JumpReLU-style rule f = ReLU(z) * [z > theta]
     with one global theta, estimated during training as an exponential moving average of the
@@ -67,11 +101,18 @@ class BatchTopK(BatchRule, Sparsifier):
         self.register_buffer("n_batches", torch.tensor(0, dtype=torch.long))
         self._force_batch_rule = False
 
+    def data_parallel_problem(self) -> str | None:
+        return None  # gathers the top B*k across ranks
+
     def _batch_indices(self, pre: Tensor) -> Tensor:
-        """Flat indices (into pre.reshape(-1)) of the top B*k entries, ascending."""
+        """Flat indices (into pre.reshape(-1)) of the top B*k entries, ascending (this rank's share of the
+        whole batch's in data-parallel training)."""
         n_lat = pre.shape[-1]
         if self.k > n_lat:
             raise ValueError(f"k={self.k} exceeds the number of latents {n_lat}")
+        if self._dp is not None and not self._force_batch_rule:
+            return gathered_topk_indices(pre.detach().reshape(-1), self.k * (pre.numel() // n_lat) * self._dp.world_size,
+                                         self._dp)
         return flat_topk_indices(pre.detach().reshape(-1), self.k * (pre.numel() // n_lat))
 
     @torch.no_grad()
@@ -80,9 +121,16 @@ class BatchTopK(BatchRule, Sparsifier):
             return
         self.n_batches += 1
         pos = kept[kept > 0]
-        if int(self.n_batches) <= self.threshold_start or pos.numel() == 0:
+        if self._dp is not None:  # the whole batch's smallest kept activation (every rank reduces)
+            if int(self.n_batches) <= self.threshold_start:
+                return
+            m = self._dp.min(finite_min(pos))
+            if not torch.isfinite(m):
+                return
+        elif int(self.n_batches) <= self.threshold_start or pos.numel() == 0:
             return
-        m = pos.min()
+        else:
+            m = pos.min()
         if self.has_threshold:
             self.threshold.mul_(self.threshold_beta).add_((1 - self.threshold_beta) * m)
         else:

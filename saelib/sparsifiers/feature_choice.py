@@ -21,10 +21,11 @@ from typing import Any, Literal, get_args
 import torch
 from torch import Tensor
 
+from ..distributed import DataParallel
 from ..utils import check_choice, check_range
 from ..zipf import ranks_from, zipf_allocation
 from .base import BatchRule, Sparsifier, register
-from .batchtopk import BatchTopK, flat_topk_indices
+from .batchtopk import BatchTopK, flat_topk_indices, gathered_kth_largest
 
 Allocation = Literal["uniform", "zipf"]
 ThresholdMode = Literal["per_latent", "global"]
@@ -62,6 +63,34 @@ def column_top_mask(pre: Tensor, m: Tensor) -> Tensor:
     return mask
 
 
+@torch.no_grad()
+def gathered_column_top_mask(pre: Tensor, m: Tensor, dp: DataParallel) -> Tensor:
+    """:func:`column_top_mask` over the rows of every rank together: this rank's part of the mask.
+
+    Each rank sends, per column, its top min(max m, rows) values; the m_i-th largest of those is
+    column i's cut t_i. Entries above t_i are kept, ties at t_i go to the lowest ranks first (in row
+    order), so each column keeps exactly m_i entries over the ranks before zeros are dropped, as one
+    process would (up to its arbitrary order among ties). Memory: (world x min(max m, rows), F) per rank,
+    the whole batch's pre-activations when a Zipf head's m_i reaches the batch size.
+    """
+    n, f = pre.shape
+    if m.shape != (f,):
+        raise ValueError(f"m must have shape ({f},), got {tuple(m.shape)}")
+    mc = m.to(pre.device).clamp(max=n * dp.world_size)
+    r = min(int(mc.max()), n)
+    if r == 0:
+        return torch.zeros_like(pre, dtype=torch.bool)
+    every = dp.gather(pre.topk(r, dim=0, sorted=False).values).reshape(-1, f)
+    cut = every.sort(dim=0, descending=True).values.gather(0, (mc - 1).clamp(min=0)[None, :]).squeeze(0)
+    cut = torch.where(mc > 0, cut, torch.full_like(cut, math.inf))
+    above, at = pre > cut, pre == cut
+    counts = dp.gather(torch.stack([above.sum(0), at.sum(0)]))  # (world, 2, F)
+    need = mc - counts[:, 0].sum(0)
+    take = (need - counts[: dp.rank, 1].sum(0)).clamp(min=0).minimum(counts[dp.rank, 1])
+    ties = at & (at.long().cumsum(0) <= take[None, :])
+    return (above | ties) & (pre > 0)
+
+
 @register
 class MutualChoice(BatchTopK):
     """Mutual Choice (Ayonrinde 2024, arXiv 2411.02124): the global top k*N of the N x F affinity
@@ -89,6 +118,10 @@ class FeatureChoice(BatchRule, Sparsifier):
     preserves FC's per-latent densities; ``"global"`` keeps one theta, the EMA of the
     (number kept)-th largest affinity of the batch. Latents with no estimate never fire.
     ``batch_rule()`` forces the training rule in eval mode.
+
+    Data-parallel training (:mod:`saelib.distributed`): N is every rank's rows together; budgets, each
+    column's top m_i (:func:`gathered_column_top_mask`), the Zipf demand and the thresholds' updates all
+    use the whole batch, so they equal a single process's.
     """
 
     name = "feature_choice"
@@ -128,15 +161,22 @@ class FeatureChoice(BatchRule, Sparsifier):
         total = min(max(self.k * n_tokens, self.n_latents), self.n_latents * n_tokens)
         return zipf_allocation(ranks_from(self.demand.cpu()), total, n_tokens, self.zipf_alpha).to(self.demand.device)
 
+    def data_parallel_problem(self) -> str | None:
+        return None  # gathers each column's top m_i across ranks
+
     def _mask(self, pre: Tensor) -> Tensor:
         """Boolean N x F mask of the kept entries (and update demand / threshold when training)."""
         pre = pre.detach()
         n, f = pre.shape
         if f != self.n_latents:
             raise ValueError(f"pre has {f} latents, sparsifier was built for n_latents={self.n_latents}")
-        mask = column_top_mask(pre, self.budget(n))
+        dp = self._dp if not self._force_batch_rule else None
+        if dp is not None:
+            mask = gathered_column_top_mask(pre, self.budget(n * dp.world_size), dp)
+        else:
+            mask = column_top_mask(pre, self.budget(n))
         if self.training and not self._force_batch_rule:
-            self._update(pre, mask)
+            self._update(pre, mask) if dp is None else self._update_gathered(pre, mask, dp)
         return mask
 
     @torch.no_grad()
@@ -160,6 +200,33 @@ class FeatureChoice(BatchRule, Sparsifier):
         else:
             flat = pre.reshape(-1)
             est = flat[flat_topk_indices(flat, n_kept)].min().clamp_min(0).reshape(1)
+            has = torch.ones(1, dtype=torch.bool, device=pre.device)
+        fresh = has & (self.threshold < 0)
+        old = has & (self.threshold >= 0)
+        self.threshold[fresh] = est[fresh]
+        self.threshold[old] = self.threshold_beta * self.threshold[old] + (1 - self.threshold_beta) * est[old]
+
+    @torch.no_grad()
+    def _update_gathered(self, pre: Tensor, mask: Tensor, dp: DataParallel) -> None:
+        """:meth:`_update` with every rank's rows as the batch (each rank calls it, in step)."""
+        n, f = pre.shape
+        n_all = n * dp.world_size
+        if self.allocation == "zipf":
+            t_mc = gathered_kth_largest(pre.reshape(-1), min(self.k * n_all, n_all * f), dp)
+            dem = dp.sum((pre >= t_mc).float().sum(0)) / n_all
+            if int(self.n_batches) == 0:
+                self.demand.copy_(dem)
+            else:
+                self.demand.mul_(self.freq_beta).add_((1 - self.freq_beta) * dem)
+        self.n_batches += 1
+        n_kept = int(dp.sum(mask.sum()))
+        if int(self.n_batches) <= self.threshold_start or n_kept == 0:
+            return
+        if self.threshold_mode == "per_latent":
+            est = dp.min(pre.masked_fill(~mask, math.inf).min(0).values)
+            has = dp.sum(mask.any(0).long()) > 0
+        else:
+            est = gathered_kth_largest(pre.reshape(-1), n_kept, dp).clamp_min(0).reshape(1)
             has = torch.ones(1, dtype=torch.bool, device=pre.device)
         fresh = has & (self.threshold < 0)
         old = has & (self.threshold >= 0)

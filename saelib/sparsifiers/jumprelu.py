@@ -90,6 +90,12 @@ class JumpReLU(Sparsifier):
     def after_step_(self) -> None:
         self.clamp_threshold_()
 
+    def data_parallel_problem(self) -> str | None:
+        if self.l0_target is None:
+            return None
+        return ("jumprelu with l0_target: the penalty (L0 / l0_target - 1)^2 is not a mean over tokens, so "
+                "averaging the ranks' gradients is not the whole batch's gradient; train it in one process")
+
     def forward(self, pre: Tensor, dec_norm: Tensor) -> Tensor:
         self.clamp_threshold_()
         return _JumpReLUFn.apply(pre, self.threshold, self.bandwidth)
