@@ -2,6 +2,7 @@
 # The companion's two commands.
 #   ./run_all.sh [NOTEBOOK ...] [--preset quick|full]   execute notebooks, refresh figures/ and the README scoreboard
 #   ./run_all.sh test [PYTEST ARGS]                     unit tests + nbval over the notebooks (what CI runs)
+#   ./run_all.sh smoke [NOTEBOOK ...]                   every notebook's full preset, shrunk, on CPU (outputs in a temp folder)
 #   ./run_all.sh lock                                   re-resolve the dependencies into constraints.txt
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -123,9 +124,16 @@ run_notebooks() {
   return $failed
 }
 
+run_smoke() {
+  # The full preset's code paths at toy sizes (saelib/companion/smoke.py): nothing in the repo changes.
+  setup
+  $PY -m saelib.companion.smoke "$@"
+}
+
 case "${1:-}" in
   test) shift; run_tests "$@" ;;
+  smoke) shift; run_smoke "$@" ;;
   lock) lock ;;
-  -h|--help) sed -n 2,4p "$0" ;;
+  -h|--help) sed -n 2,5p "$0" ;;
   *) run_notebooks "$@" ;;
 esac

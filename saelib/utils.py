@@ -19,9 +19,27 @@ def repo_root() -> Path:
     return here if (here / "pyproject.toml").exists() else Path.cwd()
 
 
+SMOKE_ENV = "SAELIB_SMOKE"
+"""``SAELIB_SMOKE=1``: smoke mode, the ``full`` preset shrunk to run on CPU (:mod:`saelib.companion.smoke`)."""
+
+
+def smoke_mode() -> bool:
+    """Whether ``$SAELIB_SMOKE`` is ``"1"`` (``"0"`` or unset: no; anything else is refused)."""
+    value = os.environ.get(SMOKE_ENV, "0")
+    check_choice(SMOKE_ENV, value, ("0", "1"))
+    return value == "1"
+
+
+def _smoke_default(kind: str) -> Path:
+    """Smoke mode's default for an unset cache or figures folder: a temporary folder, never the repo's."""
+    return Path(tempfile.gettempdir()) / "saelib-smoke" / kind
+
+
 def cache_dir() -> Path:
-    """Where converted models and harvested activations live: ``$SAELIB_CACHE`` or ``<repo>/.cache``."""
-    path = Path(os.environ.get("SAELIB_CACHE", repo_root() / ".cache"))
+    """Where converted models and harvested activations live: ``$SAELIB_CACHE`` or ``<repo>/.cache``
+    (in smoke mode a temporary folder)."""
+    default = _smoke_default("cache") if smoke_mode() else repo_root() / ".cache"
+    path = Path(os.environ.get("SAELIB_CACHE", default))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -136,8 +154,9 @@ def check_flag(name: str, value: bool) -> None:
 
 
 def figures_dir(notebook: str) -> Path:
-    """``<repo>/figures/<notebook>`` (override the root with ``$SAELIB_FIGURES``)."""
-    root = Path(os.environ.get("SAELIB_FIGURES", repo_root() / "figures"))
+    """``<repo>/figures/<notebook>`` (override the root with ``$SAELIB_FIGURES``; in smoke mode a temporary folder)."""
+    default = _smoke_default("figures") if smoke_mode() else repo_root() / "figures"
+    root = Path(os.environ.get("SAELIB_FIGURES", default))
     return root / notebook
 
 

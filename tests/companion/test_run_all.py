@@ -94,3 +94,10 @@ def test_bad_arguments_are_refused_before_any_setup(tmp_path, args, message):
     repo, env = _repo(tmp_path)
     r = subprocess.run(["bash", "run_all.sh", *args], cwd=repo, env=env, capture_output=True, text=True)
     assert r.returncode == 2 and message in r.stderr and not (tmp_path / "calls.txt").exists()
+
+
+def test_smoke_runs_the_smoke_module_with_the_notebooks_named(tmp_path):
+    repo, env = _repo(tmp_path)
+    r = subprocess.run(["bash", "run_all.sh", "smoke", "00_quickstart"], cwd=repo, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "calls.txt").read_text().splitlines() == ["saelib.companion.smoke 00_quickstart"]
