@@ -550,5 +550,6 @@ display(Markdown(rf"""
 * **Ablations** (seed 0, not claims): final test MSE by Adam steps per batch {", ".join(f"{k}: {v:.3f}" for k, v in steps.items())};
   by proximal weight {", ".join(f"{k:g}: {v:.3f}" for k, v in prox.items())}.
 * Scale caveat: {len(X_train):,} training digits (not 60,000), one architecture, {S.conv_epochs} epochs, {S.n_seeds} seeds.
-  `PRESET = "full"` reads full MNIST from local IDX files (`data/MNIST/raw`) and runs 50 epochs.
+  `PRESET = "full"` reads full MNIST from local IDX files (`data/MNIST/raw`): the paper's 20 epochs at 100% data
+  (10–20 at smaller fractions, `paper_epochs`), 50 for the ablations and the SAE of the ordering claim.
 """))

@@ -246,7 +246,7 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
 T_INTERVAL = f"paired t over {S.n_seeds} seeds"
-add_pam_claims(claims, frac, conv, list(acts), seeds, data="LLM")
+add_pam_claims(claims, frac, conv, list(acts), seeds, data="LLM", paper_data="Gemma-2-2B")
 
 nz_seed = relu.pivot_table(index=["fraction", "seed"], columns="method", values="test_nonzero_frac")
 sparse_gain = {f: paired_t_interval(100 * g[["adam_tied", "adam_untied"]].min(axis=1).to_numpy(), 100 * g["pam"].to_numpy())

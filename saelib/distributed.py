@@ -25,6 +25,7 @@ group that ``torchrun`` describes in the environment; ``python -m saelib.train_d
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from datetime import timedelta
@@ -64,8 +65,12 @@ def init(backend: Backend = "auto", timeout_s: float = 300.0) -> "DataParallel":
 
 
 def close() -> None:
-    """Leave the process group (idempotent)."""
+    """Leave the process group (idempotent), after a barrier: a rank that tears gloo down while another
+    is still finishing (e.g. rank 0 writing results) was seen to abort ("terminate called without an
+    active exception")."""
     if dist.is_available() and dist.is_initialized():
+        with contextlib.suppress(RuntimeError):  # a rank already gone: nothing left to wait for
+            dist.barrier()
         dist.destroy_process_group()
 
 

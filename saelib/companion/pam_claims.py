@@ -26,12 +26,13 @@ LOW_DATA, HIGH_DATA = 0.1, 0.5  # fractions <= LOW_DATA against fractions >= HIG
 
 
 def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple, pd.DataFrame],
-                   activations: list[str], seeds: list[int], data: str) -> None:
+                   activations: list[str], seeds: list[int], data: str, paper_data: str | None = None) -> None:
     """Add the three shared PAM-SGD claims to ``claims``.
 
     ``frac``: one row per (activation, fraction, seed, method) with ``test_mse`` (``data_fraction_study``);
     ``conv[activation, method, seed]``: the per-epoch test history at 100% data; ``data`` names the data
-    in the claim text (e.g. "MNIST").
+    in the claim text (e.g. "MNIST"); ``paper_data`` what the paper measured on, if different (e.g.
+    "Gemma-2-2B" for our LLM activations).
     """
     t_interval = f"paired t over {len(seeds)} seeds"
     per_seed = frac.pivot_table(index=["activation", "fraction", "seed"], columns="method", values="test_mse")
@@ -46,7 +47,7 @@ def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple,
             interval=iv, margin=MARGIN, direction="greater", uncertainty="seeds", n_seeds=len(seeds),
             measured=f"deciding setting {a} at {100 * f:g}%: {iv.estimate:+.1f}% [{iv.lo:+.1f}, {iv.hi:+.1f}]; "
                      f"lower bound > 0 at {sum(v.lo > 0 for v in gains.values())}/{len(gains)} settings",
-            paper=f"PAM-SGD below SGD at every training-set size ({data}, TopK and ReLU)")
+            paper=f"PAM-SGD below SGD at every training-set size ({paper_data or data}, TopK and ReLU)")
 
     lowhigh = {}
     for a, g in per_seed.groupby(level="activation"):

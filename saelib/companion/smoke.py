@@ -82,7 +82,7 @@ KEEP = frozenset({
     "mu_enc", "n_latents", "n_seeds", "n_top", "n_vectors", "narrow", "nu_enc", "omp_atoms", "order_seeds",
     "pca_ranks", "probe_test_frac", "prox_mu", "ridge", "seeds", "steer_alpha", "steps_per_batch", "sweep_seeds",
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
-    "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha",
+    "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
 })
 """Left at the full value: seeds, learning rates, coefficients, k and the lists of compared settings
