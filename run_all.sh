@@ -100,9 +100,10 @@ run_notebooks() {
     [[ "$preset" != quick ]] && params=(-p PRESET "$preset")
     # Figures and claims.json go to a staging folder and replace figures/<name> only on success,
     # so a failed run never overwrites the last good results.
-    rm -rf "$stage/$name"; mkdir -p "$stage"
+    rm -rf "$stage/$name" "logs/$name.measure.json"; mkdir -p "$stage"
     if jupytext --to ipynb -o "$tmp" "notebooks/$name.py" >/dev/null &&
-       SAELIB_FIGURES="$ROOT/$stage" papermill "$tmp" "$tmp" --cwd notebooks -k python3 --log-level WARNING "${params[@]}" \
+       SAELIB_FIGURES="$ROOT/$stage" $PY -m saelib.companion.scoreboard measure "logs/$name.measure.json" \
+         papermill "$tmp" "$tmp" --cwd notebooks -k python3 --log-level WARNING "${params[@]}" \
          > "logs/$name.log" 2>&1 && [[ $interrupted -eq 0 ]]; then
       mkdir -p "$stage/$name" figures
       rm -rf "figures/.$name.old"
@@ -115,7 +116,7 @@ run_notebooks() {
       echo "   $status: see logs/$name.log and logs/$name.failed.ipynb (figures/$name keeps the last good results)" >&2
     fi
     dt=$(( $(date +%s) - t0 ))
-    $PY -m saelib.companion.scoreboard record "$name" "$dt" "$status" "$preset"
+    $PY -m saelib.companion.scoreboard record "$name" "$dt" "$status" "$preset" "logs/$name.measure.json"
   done
   trap - INT
   $PY -m saelib.companion.scoreboard summary "${names[@]}"

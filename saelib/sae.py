@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from . import checkpoint, formats
 from .checkpoint import CFG_FILE, CheckpointError
-from .fastpath import gather_pre, sparse_decode
+from .fastpath import ColumnBags, encoder_bias, gather_pre, sparse_decode
 from .sparsifiers.base import Sparsifier, make_sparsifier
 
 _ARCHITECTURE = {"relu": "standard", "topk": "topk", "jumprelu": "jumprelu"}
@@ -81,12 +81,22 @@ class SAE(nn.Module):
     def _input(self, x: Tensor) -> Tensor:
         return x - self.b_dec if self.apply_b_dec_to_input else x
 
+    def _encoder_operands(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(x_in, bias) with z = x_in W_enc + bias. When x needs no gradient, the centring x - b_dec is
+        detached and b_dec's gradient travels through the bias instead (:func:`saelib.fastpath.encoder_bias`),
+        which saves the (B, d_in) input-gradient GEMM; the values are the same."""
+        if not self.apply_b_dec_to_input:
+            return x, self.b_enc
+        if x.requires_grad or not torch.is_grad_enabled():
+            return x - self.b_dec, self.b_enc
+        return (x - self.b_dec).detach(), encoder_bias(self.b_enc, self.b_dec, self.W_enc)
+
     def pre_acts(self, x: Tensor) -> Tensor:
         """z = (x - b_dec) W_enc + b_enc."""
-        x_in = self._input(x)
+        x_in, bias = self._encoder_operands(x)
         if x_in.dim() == 2:
-            return torch.addmm(self.b_enc, x_in, self.W_enc)
-        return x_in @ self.W_enc + self.b_enc
+            return torch.addmm(bias, x_in, self.W_enc)
+        return x_in @ self.W_enc + bias
 
     def encode(self, x: Tensor) -> Tensor:
         """Dense codes f(x), shape (..., d_sae)."""
@@ -111,14 +121,17 @@ class SAE(nn.Module):
         with torch.no_grad():
             pre = torch.addmm(self.b_enc, self._input(x), self.W_enc)
             rows, cols = self.sparsifier.select(pre, self.dec_norm())
-        vals = self.active_values(x, pre, rows, cols, sparse=True)
-        x_hat = sparse_decode(rows, cols, vals, self.W_dec, x.shape[0]) + self.b_dec
+            bags = ColumnBags.of(rows, cols, self.d_sae)  # shared by the encoder and decoder gradients
+        vals = self.active_values(x, pre, rows, cols, sparse=True, bags=bags)
+        x_hat = sparse_decode(rows, cols, vals, self.W_dec, x.shape[0], bags) + self.b_dec
         return TrainStep(x_hat, pre, None, rows, cols, vals)
 
-    def active_values(self, x: Tensor, pre: Tensor, rows: Tensor, cols: Tensor, sparse: bool) -> Tensor:
+    def active_values(self, x: Tensor, pre: Tensor, rows: Tensor, cols: Tensor, sparse: bool,
+                      bags: ColumnBags | None = None) -> Tensor:
         """ReLU(z[rows, cols]) with gradient; on the sparse path through the sparse-backward gather."""
         if sparse:
-            return torch.relu(gather_pre(self._input(x), self.W_enc, self.b_enc, rows, cols, pre))
+            x_in, bias = self._encoder_operands(x)
+            return torch.relu(gather_pre(x_in, self.W_enc, bias, rows, cols, pre, bags))
         return torch.relu(pre[rows, cols])
 
     def _check_input(self, x: Tensor) -> None:

@@ -1,6 +1,7 @@
 """Gather every notebook's ``claims.json`` and ``run.json`` into run_all's summary and the README.
 
-    python -m saelib.companion.scoreboard record NAME SECONDS STATUS PRESET
+    python -m saelib.companion.scoreboard measure OUT.json CMD ...   (run CMD: its peak memory and the machine's load)
+    python -m saelib.companion.scoreboard record NAME SECONDS STATUS PRESET [OUT.json]
     python -m saelib.companion.scoreboard summary [NAME ...]
     python -m saelib.companion.scoreboard readme
     python -m saelib.companion.scoreboard harvest PRESET   (build the shared harvests first, timed apart)
@@ -11,9 +12,12 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
+import time
 from importlib import metadata
+from pathlib import Path
 
 from ..utils import atomic_path, figures_dir, repo_root
 
@@ -25,6 +29,10 @@ BUDGET_MIN = {"00_quickstart": 4, "01_llama_scope": 5, "02_batchtopk": 3, "03_ju
 """Each notebook's solo wall-time budget on 2 CPU cores (quick preset; the shared harvest excluded)."""
 OUTPUTS = (":!figures", ":!notebooks/*.ipynb", ":!README.md")
 """What a run itself rewrites: left out of ``dirty`` (which says whether the *code* that ran was committed)."""
+PEAK_RSS_LIMIT_MIB = 4096
+"""The resident-memory goal for one notebook's kernel (DESIGN.md)."""
+CONTENDED_CORES = 0.25
+"""A run is marked "under load" when other processes used more than this many cores on average while it ran."""
 PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "scikit-learn", "safetensors", "papermill")
 
 
@@ -54,13 +62,42 @@ def provenance() -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-def record(name: str, seconds: str, status: str, preset: str) -> None:
-    """Write run.json: time, status and preset of the last run; the ``"data"`` and ``"provenance"`` of the
-    results in figures/<name> (this run's when it succeeded, else the last good run's, which stay)."""
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (Linux /proc/stat), or None elsewhere."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(out: str, cmd: list[str]) -> int:
+    """Run ``cmd`` and write to ``out`` its peak resident memory (the largest of its processes, i.e. the
+    notebook's kernel, once reaped) and how many cores *other* processes kept busy meanwhile."""
+    busy0, t0 = _busy_cpu_seconds(), time.perf_counter()
+    rc = subprocess.call(cmd)
+    wall, busy1 = time.perf_counter() - t0, _busy_cpu_seconds()
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own = usage.ru_utime + usage.ru_stime
+    other = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - own) / max(wall, 1e-9))
+    Path(out).write_text(json.dumps({"peak_rss_mib": round(usage.ru_maxrss / 1024), "cpu_seconds": round(own, 1),
+                                     "other_cores": None if other is None else round(other, 2)}))
+    return rc
+
+
+def record(name: str, seconds: str, status: str, preset: str, measured: str | None = None) -> None:
+    """Write run.json: time, status and preset of the last run (with its peak memory and the machine's load
+    from :func:`measure`'s file, when given); the ``"data"`` and ``"provenance"`` of the results in
+    figures/<name> (this run's when it succeeded, else the last good run's, which stay)."""
     path = figures_dir(name) / "run.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     doc = {"seconds": int(seconds), "status": status, "preset": preset,
            **{k: old[k] for k in ("data", "provenance") if k in old}}
+    if measured and Path(measured).exists():
+        m = json.loads(Path(measured).read_text())
+        doc.update(peak_rss_mib=m["peak_rss_mib"], other_cores=m["other_cores"],
+                   under_load=m["other_cores"] is not None and m["other_cores"] > CONTENDED_CORES)
     if status == "ok":
         doc["provenance"] = provenance()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,14 +110,19 @@ def notebooks() -> list[str]:
 
 
 def summary(names: list[str]) -> str:
-    lines = [f"{'notebook':<28} {'time':>7} {'budget':>7}  {'claims':>8}  status", "-" * 64]
+    lines = [f"{'notebook':<28} {'time':>7} {'budget':>7} {'peak MB':>8}  {'claims':>8}  status", "-" * 74]
     for n in names or notebooks():
         run, claims = _load(n, "run.json"), _load(n, "claims.json").get("claims", [])
-        t, budget = run.get("seconds", 0), BUDGET_MIN.get(n)
-        row = f"{n:<28} {t / 60:>5.1f}m {'' if budget is None else f'{budget:g}m':>7}  {_tally(claims):>8}  "
+        t, budget, rss = run.get("seconds", 0), BUDGET_MIN.get(n), run.get("peak_rss_mib")
+        row = (f"{n:<28} {t / 60:>5.1f}m {'' if budget is None else f'{budget:g}m':>7} {'' if rss is None else rss:>8}"
+               f"  {_tally(claims):>8}  ")
         row += run.get("status", "?")
         if budget is not None and t > 60 * budget:
             row += f"  (over budget by {t / 60 - budget:.1f} min)"
+        if rss is not None and rss > PEAK_RSS_LIMIT_MIB:
+            row += f"  (over {PEAK_RSS_LIMIT_MIB} MB)"
+        if run.get("under_load"):
+            row += f"  (under load: other processes used {run['other_cores']:.2f} cores)"
         lines.append(row)
     return "\n".join(lines)
 
@@ -116,7 +158,7 @@ def _tally(claims: list[dict]) -> str:
 
 def readme() -> None:
     rows = ["| notebook | claim | verdict | measured here | estimate [95% interval] | paper |", "|---|---|---|---|---|---|"]
-    nb_rows = ["| notebook | default run time (2 CPU cores) | claims reproduced |", "|---|---|---|"]
+    nb_rows = ["| notebook | default run time (2 CPU cores) | peak memory | claims reproduced |", "|---|---|---|---|"]
     for n in notebooks():
         doc, run = _load(n, "claims.json"), _load(n, "run.json")
         claims = doc.get("claims", [])
@@ -128,7 +170,10 @@ def readme() -> None:
             rows.append(f"| {label} | " + " | ".join(cells) + " |")
         t = f"{run['seconds'] / 60:.1f} min" if "seconds" in run else "-"
         t = t if status == "ok" else f"last run {status} after {t}"
-        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {_tally(claims)} |")
+        if run.get("under_load"):
+            t += f" (under load: other processes used {run['other_cores']:.2f} cores)"
+        rss = f"{run['peak_rss_mib'] / 1024:.1f} GB" if "peak_rss_mib" in run else "-"
+        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {rss} | {_tally(claims)} |")
     path = repo_root() / "README.md"
     text = path.read_text() if path.exists() else ""
     text = _replace(text, START, END, "\n".join(rows))
@@ -142,10 +187,12 @@ if __name__ == "__main__":
         record(*args)
     elif cmd == "summary":
         print(summary(args))
+    elif cmd == "measure":
+        raise SystemExit(measure(args[0], args[1:]))
     elif cmd == "readme":
         readme()
     elif cmd == "harvest":
         from .notebook import build_shared
         build_shared(*args)
     else:
-        raise SystemExit(f"command must be one of record, summary, readme, harvest; got {cmd!r}")
+        raise SystemExit(f"command must be one of measure, record, summary, readme, harvest; got {cmd!r}")

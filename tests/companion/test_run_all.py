@@ -14,9 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 STUBS = {
-    # python: answers setup()'s two questions, logs every `-m` call (the scoreboard) instead of running it
+    # python: answers setup()'s two questions, logs every `-m` call (the scoreboard) instead of running it;
+    # `scoreboard measure OUT CMD ...` runs CMD (papermill) as the real one does
     "python": '#!/bin/bash\ncase "$1" in\n  -c) case "$2" in *prefix*) echo "$FAKE_PREFIX";; *) echo "$FAKE_BIN/python";; esac;;\n'
-              '  -m) shift; echo "$*" >> "$CALLS";;\nesac\n',
+              '  -m) shift; echo "$*" >> "$CALLS"\n'
+              '      if [[ "$1 $2" == "saelib.companion.scoreboard measure" ]]; then shift 3; exec "$@"; fi;;\nesac\n',
     "jupytext": '#!/bin/bash\ncp "$5" "$4"\n',                       # jupytext --to ipynb -o OUT SRC
     "papermill": '#!/bin/bash\ncd "$4" && bash "../$1"\n',            # papermill IN OUT --cwd DIR ...: run the "notebook"
 }

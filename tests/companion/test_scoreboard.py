@@ -49,3 +49,22 @@ def test_provenance_calls_a_tree_dirty_only_for_code_not_for_what_the_run_rewrot
     assert scoreboard.provenance()["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")                         # uncommitted code
     assert scoreboard.provenance()["dirty"] is True
+
+
+def test_measure_reports_the_peak_memory_of_the_command_and_record_marks_a_run_under_load(tmp_path, monkeypatch):
+    import json
+    import sys
+
+    from saelib.companion.scoreboard import measure, readme, record, summary
+    out = tmp_path / "m.json"
+    rc = measure(str(out), [sys.executable, "-c", "import numpy as np; a = np.ones(300 * 2**20 // 8); a += 1"])
+    m = json.loads(out.read_text())
+    assert rc == 0 and 300 <= m["peak_rss_mib"] < 1000 and m["other_cores"] is not None
+    monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path))
+    record("02_batchtopk", "100", "ok", "quick", str(out))
+    run = json.loads((tmp_path / "02_batchtopk" / "run.json").read_text())
+    assert run["peak_rss_mib"] == m["peak_rss_mib"] and "under_load" in run
+    out.write_text(json.dumps({"peak_rss_mib": 5000, "cpu_seconds": 1.0, "other_cores": 0.9}))
+    record("02_batchtopk", "100", "ok", "quick", str(out))
+    row = summary(["02_batchtopk"])
+    assert "5000" in row and "over 4096 MB" in row and "under load: other processes used 0.90 cores" in row
