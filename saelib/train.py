@@ -261,7 +261,7 @@ def train_sae(sae: SAE, data: Tensor, cfg: TrainConfig | None = None, *,
             pos += bs
             for cb in cfg.callbacks:
                 cb(state)
-            x = data[state.batch_index].to(device, non_blocking=True) * scale
+            x = data.index_select(0, state.batch_index).to(device, non_blocking=True).mul_(scale)
             lr = cfg.lr * lr_factor(step, n_steps, cfg.warmup_frac, cfg.decay_frac)
             for group in opt.param_groups:
                 group["lr"] = lr
