@@ -47,10 +47,9 @@ from threadpoolctl import threadpool_limits
 
 from saelib import SAE, TrainConfig, train_sae
 from saelib.companion import ClaimsTable, colors, save_figure, setup, timer
-from saelib.companion.plots import plot_test_mse
 from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import add_pam_claims
-from saelib.companion.plots import atom_grid, plot_regions
+from saelib.companion.plots import atom_grid, plot_regions, plot_test_mse
 from saelib.data.mnist import load_mnist
 from saelib.data.synthetic import toy_2d
 from saelib.papers.geometry import (KMeansAE, LocalPCAAE, effective_encoder, grid_2d, mse, power_active, power_diagram,

@@ -40,9 +40,9 @@ from IPython.display import Markdown, display
 from threadpoolctl import threadpool_limits
 
 from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
-from saelib.companion.plots import plot_test_mse
 from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import add_pam_claims
+from saelib.companion.plots import plot_test_mse
 from saelib.metrics.uncertainty import paired_t_interval
 from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, fit, make_sae
 
