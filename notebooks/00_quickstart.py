@@ -38,12 +38,12 @@ SEED = 0  # the first of the preset's n_seeds training seeds
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 from saelib import TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
-from saelib.companion.examples import examples_html, latent_activations, top_examples
-from saelib.data.lm import load_lm
+from saelib.companion.dashboard import dashboard
+from saelib.data.lm import load_lm, unembedding
 from saelib.metrics.splice import Splice
 from saelib.metrics.uncertainty import Interval, paired_t_interval
 from saelib.sweep import at_matched_l0, grid, run_sweep
@@ -211,20 +211,23 @@ plt.show()
 # ## 6 · What do latents mean?
 #
 # For a few TopK latents (seed 0), chosen at random among those that fire on 0.1–5% of held-out tokens,
-# we show the held-out tokens where each is most active (one per sequence), with the activating token
-# highlighted and its activation at the left.
+# we show one dashboard card each: its firing density and the histogram of its non-zero activations;
+# the held-out tokens where it is most active (one per sequence), with the activating token highlighted
+# and its activation at the left; the output tokens its decoder row promotes and suppresses through the
+# unembedding (the *logit lens*, $W_U\,\mathrm{diag}(\gamma)\,\hat d_i$); and its nearest latents by
+# decoder cosine. The page is also saved beside the figures (`figures/00_quickstart/topk_latents.html`).
 
 # %%
-_, tok = load_lm(S.model)
+lm, tok = load_lm(S.model)
 topk_label = runs[0].label
 topk_sae, dens = store[(topk_label, SEED)].sae, evaluations[(topk_label, SEED)].densities
 rng = np.random.default_rng(SEED)
 candidates = np.flatnonzero((dens.numpy() > 1e-3) & (dens.numpy() < 5e-2))
 shown = sorted(rng.choice(candidates, size=min(S.n_latents_shown, len(candidates)), replace=False).tolist())
-values = latent_activations(topk_sae, eval_acts, shown)
-blocks = [examples_html(f"TopK latent {lat}  (density {dens[lat]:.2%})", top_examples(values[:, j], eval_acts, tok, n=5))
-          for j, lat in enumerate(shown)]
-display(HTML("".join(blocks)))
+page = dashboard(topk_sae, eval_acts, shown, tok, unembedding(lm), densities=dens, n_examples=5,
+                 title=f"TopK latents (seed {SEED}), on {len(eval_acts):,} held-out tokens")
+page.save(NB, "topk_latents")
+display(page)
 
 # %% [markdown]
 # ## 7 · Claims check

@@ -43,13 +43,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 
 from saelib import SAE, TrainConfig, train_sae
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
-from saelib.companion.examples import examples_html, latent_activations, top_examples
+from saelib.companion.dashboard import Dashboard, dashboard
 from saelib.data.harvest import Activations, harvest
-from saelib.data.lm import load_lm
+from saelib.data.lm import load_lm, unembedding
 from saelib.metrics import splitting
 from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice, lm_cross_entropy, per_token_ce
@@ -496,23 +496,32 @@ plt.show()
 
 # %% [markdown]
 # **Feature splitting, concretely.** Narrow latents whose direction is the nearest one (cosine ≥ 0.5)
-# for several wide latents are candidate "splits". For the largest families we show the held-out
-# tokens where the narrow latent and each of its wide children fire most (activating token in bold).
+# for several wide latents are candidate "splits". For the largest families we show a dashboard card
+# for the narrow latent and for each of its (up to three) closest wide children: density, activation
+# histogram, the held-out tokens where it fires most (activating token highlighted), the output tokens
+# its decoder row promotes and suppresses (logit lens), and its nearest latents in its own SAE. Each
+# child's title carries its decoder cosine to the narrow latent. The cards are also saved beside the
+# figures (`split_families_narrow.html`, `split_families_wide.html`).
 
 # %%
 fam = splitting.split_families(main.W_dec.detach(), D_narrow, min_cos=0.5, alive=alive)
 print(f"{len(fam)} narrow latents have ≥ 2 wide children; sizes: {fam['n_children'].value_counts().sort_index().to_dict()}")
 if len(fam):
-    _, tok = load_lm(S.model)
-    blocks = []
-    for _, frow in fam.head(S.n_families_shown).iterrows():
-        kids = frow["children"][:3]
-        v_n = latent_activations(narrow_main, eval_acts, [frow["narrow"]])[:, 0]
-        blocks.append(examples_html(f"narrow latent {frow['narrow']}", top_examples(v_n, eval_acts, tok, n=4)))
-        v_w = latent_activations(main, eval_acts, kids)
-        blocks += [examples_html(f"  → wide latent {kid} (cos {c:.2f})", top_examples(v_w[:, j], eval_acts, tok, n=3))
-                   for j, (kid, c) in enumerate(zip(kids, frow["cosines"]))]
-    display(HTML("".join(blocks)))
+    lm, tok = load_lm(S.model)
+    W_U, dens_narrow = unembedding(lm), evals["TopK", narrow, S.k, SEED].densities
+    pages = {"narrow": [], "wide": []}
+    for i, frow in enumerate(fam.head(S.n_families_shown).itertuples(), 1):
+        kids = frow.children[:3]
+        n_page = dashboard(narrow_main, eval_acts, [frow.narrow], tok, W_U, densities=dens_narrow, n_examples=4,
+                           title=f"family {i}: narrow latent {frow.narrow} (of {narrow}), {frow.n_children} wide children")
+        w_page = dashboard(main, eval_acts, kids, tok, W_U, densities=dens_wide, n_examples=3,
+                           titles={k: f"child of narrow {frow.narrow}, cosine {c:.2f}" for k, c in zip(kids, frow.cosines)},
+                           title=f"family {i}: its {len(kids)} closest wide children (of {wide} latents)")
+        display(n_page, w_page)
+        pages["narrow"] += n_page.cards
+        pages["wide"] += w_page.cards
+    for which, cards in pages.items():
+        Dashboard(cards, title=f"Feature splitting: the {which} latents of the families above").save(NB, f"split_families_{which}")
 
 # %% [markdown]
 # ## 7 · What we trained (the paper's Table 1, at our scale)

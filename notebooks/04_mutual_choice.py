@@ -122,8 +122,8 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # are trained with the same seeds `S.seeds` and the same data order per seed. The 4-minute budget of this
 # notebook holds three seeds only at $k$ = `S.k` (`S.seed_ks`) and only without auxiliary losses; the SAEs
 # with auxiliary losses get the seeds `S.aux_seeds`, the other $k$ of `S.ks` the first seed only, for the
-# curves (a first execution with three seeds for the auxiliary-loss SAEs took 5.8 minutes; the `full`
-# preset seeds everything). A claim whose settings lack three seeds says so: inconclusive, "budget". Δ LM loss needs the splice over at least 32 held-out sequences for every
+# curves (three seeds for the auxiliary-loss SAEs did not fit the budget; the `full` preset seeds
+# everything; run times are in the README's table, from `run.json`). A claim whose settings lack three seeds says so: inconclusive, "budget". Δ LM loss needs the splice over at least 32 held-out sequences for every
 # SAE, which the quick preset cannot afford and no claim here rests on: the quick preset skips it.
 
 # %%

@@ -43,12 +43,13 @@ from IPython.display import Markdown, display
 
 from saelib import TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
+from saelib.companion.dashboard import dashboard
 from saelib.data.harvest import harvest_gradients
-from saelib.data.lm import LMTail, load_lm
+from saelib.data.lm import LMTail, load_lm, unembedding
 from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice
 from saelib.metrics.uncertainty import paired_t_interval
-from saelib.papers.gradient_sae import default_beta, feed_gradients, logit_lens_tokens, steering_effect
+from saelib.papers.gradient_sae import default_beta, feed_gradients, steering_effect
 from saelib.sparsifiers.gradient_topk import with_gradients
 from saelib.sweep import grid, run_sweep
 
@@ -315,7 +316,7 @@ alpha = S.steer_alpha * float(X.norm(dim=1).median())
 first_ctx = max(S.splice_seqs, S.grad_eval_seqs)
 ctx = eval_acts.resid[first_ctx: first_ctx + S.steer_seqs]  # held-out contexts the splice and g did not use
 gen = torch.Generator().manual_seed(SEED)
-steer, lens = {}, {}
+steer, shown = {}, {}
 with timer("steering"):
     for s in SEEDS:
         for name, label in [("TopK", f"topk k={S.k} m={m}"), ("g-SAE", f"gradient_topk k={S.k} m={m}")]:
@@ -325,13 +326,28 @@ with timer("steering"):
             pick = alive[torch.randperm(len(alive), generator=gen)[: S.steer_latents]]
             steer[(name, s)] = steering_effect(tail, ctx, sae.W_dec[pick], alpha, n_top=S.n_top).numpy()
             if s == SEED:
-                lens[name] = (pick, logit_lens_tokens(tail, sae.W_dec[pick[:3]], S.n_top))
-for name, (pick, toks) in lens.items():
-    for i, t in zip(pick.tolist(), toks):
-        print(f"{name} latent {i} (seed {SEED}): output tokens {[tok.decode([int(x)]) for x in t]}")
+                shown[name] = (sae, pick[:4].tolist())  # the first 4 steered latents get a card below
 med = pd.DataFrame({name: [float(np.median(steer[(name, s)])) for s in SEEDS] for name in ["TopK", "g-SAE"]},
                    index=pd.Index(SEEDS, name="seed"))
 med.round(3)
+
+# %% [markdown]
+# **The steered latents, concretely.** One dashboard card for each of the first four steered latents of
+# each arm (seed `SEED`): density and activation histogram on the held-out tokens, the contexts where
+# it fires most, the output tokens its decoder row promotes and suppresses through $W_U(\gamma \odot d_i)$
+# (the first `S.n_top` promoted tokens are exactly the steering targets above), and its nearest latents
+# by decoder cosine. The title carries the latent's measured steering effect. The g-SAE's activations
+# here are without $g$ (setting (b), plain TopK selection), as in the choice of live latents above.
+# The pages are saved beside the figures (`steered_latents_topk.html`, `steered_latents_gsae.html`).
+
+# %%
+W_U = unembedding(lm)
+for name, (sae, latents) in shown.items():
+    page = dashboard(sae, eval_acts, latents, tok, W_U, n_examples=4, n_output_tokens=max(8, S.n_top),
+                     titles={j: f"steering Δ log p = {e:+.2f} nats" for j, e in zip(latents, steer[(name, SEED)])},
+                     title=f"{name} (k = {S.k}, seed {SEED}): the first {len(latents)} steered latents")
+    page.save(NB, "steered_latents_" + ("topk" if name == "TopK" else "gsae"))
+    display(page)
 
 # %%
 fig, ax = plt.subplots(figsize=(8, 4))

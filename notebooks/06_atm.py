@@ -299,14 +299,17 @@ nearest = {a: ts[ts["arch"] == a].iloc[(np.log(ts[ts["arch"] == a]["l0"]) - np.l
            for a in NAMES}
 per_letter = pd.DataFrame({NAMES[a]: results[(lbl, SEED)].per_class.set_index("class")["absorption_fraction"]
                            for a, lbl in nearest.items()}).loc[passing]
-fig, ax = plt.subplots(figsize=(15, 4.2))
-per_letter.plot.bar(ax=ax, color=pal, width=0.8)
-ax.set(xlabel="first letter (letters passing the gate)", ylabel="mean absorption fraction",
-       title=f"Absorption per letter, run nearest the matched L0 per family (seed {SEED})")
-ax.tick_params(axis="x", rotation=0)
-ax.legend(fontsize=9, ncol=4, loc="upper right")
-save_figure(fig, NB, "absorption_per_letter")
-plt.show()
+if passing:
+    fig, ax = plt.subplots(figsize=(15, 4.2))
+    per_letter.plot.bar(ax=ax, color=pal, width=0.8)
+    ax.set(xlabel="first letter (letters passing the gate)", ylabel="mean absorption fraction",
+           title=f"Absorption per letter, run nearest the matched L0 per family (seed {SEED})")
+    ax.tick_params(axis="x", rotation=0)
+    ax.legend(fontsize=9, ncol=4, loc="upper right")
+    save_figure(fig, NB, "absorption_per_letter")
+    plt.show()
+else:
+    print(f"no letter reaches probe F1 >= {S.f1_gate}: no per-letter absorption to show")
 
 # %% [markdown]
 # ## 5 · Does the metric see absorption where we plant it? A parent/child toy
@@ -376,7 +379,8 @@ plt.show()
 # uncertainty before the run; with $[lo, hi]$ the 95% interval of the effect in the claimed direction it is
 # *reproduced* if $lo \ge m$, *partly* if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$, and
 # *inconclusive* if the interval straddles the margin or a precondition fails (here: a family's sweep does
-# not bracket the TopK L0 in some seed; `at_matched_l0` never extrapolates). All three claims compare
+# not bracket the TopK L0 in some seed, `at_matched_l0` never extrapolates; and, for the two absorption
+# claims, no letter passing the probe gate, which leaves nothing to average absorption over). All three claims compare
 # training methods, so the unit is the **seed**: per-seed paired differences (same seed, data order and
 # held-out words for every family), t-interval over the `len(SEEDS)` seeds.
 #
@@ -425,6 +429,8 @@ def fmt(iv) -> str:
 
 
 PP = 100  # absorption fraction -> percentage points
+gate_ok = int(table["letters_passing"].min()) > 0  # absorption is averaged over the letters passing the gate
+NO_LETTER = f"at least one letter passes the probe gate (F1 >= {S.f1_gate} and >= 5 test words): none does"
 iv_t, ok_t = seeds_interval(PP * T_["absorption"], T_, A_, b=PP * A_["absorption"])
 iv_j, ok_j = seeds_interval(PP * J_["absorption"], J_, A_, b=PP * A_["absorption"])
 _, worst = weakest_setting({"TopK": iv_t, "JumpReLU": iv_j}, margin=0.1)
@@ -434,7 +440,8 @@ claims.add_claim(
     statistic="per seed: absorption(X) - absorption(ATM) at that seed's TopK L0, percentage points, X = TopK and "
               "X = JumpReLU; paired t over seeds; aggregate: the weakest comparison",
     interval=worst, margin=0.1, direction="greater", uncertainty="seeds", n_seeds=len(SEEDS),
-    precondition=(ok_t and ok_j, "JumpReLU and ATM sweeps bracket the TopK L0 in every seed"),
+    precondition=(gate_ok and ok_t and ok_j,
+                  "JumpReLU and ATM sweeps bracket the TopK L0 in every seed" if gate_ok else NO_LETTER),
     measured=f"absorption at L0 ≈ {target_l0:.3g} (points, mean of {len(SEEDS)} seeds): ATM {mean_abs['ATM (reconstructed)']:.3f}, "
              f"TopK {mean_abs['TopK']:.3f}, JumpReLU {mean_abs['JumpReLU']:.3f}, ReLU-L1 {mean_abs['ReLU-L1']:.3f}; "
              f"TopK - ATM {fmt(iv_t)}, JumpReLU - ATM {fmt(iv_j)}",
@@ -446,7 +453,8 @@ claims.add_claim(
     "The masking itself lowers absorption (ATM vs its ReLU-L1 base, >= 20% lower)",
     statistic="per seed: 100 x (1 - absorption(ATM) / absorption(ReLU-L1)) at that seed's TopK L0 (%); paired t over seeds",
     interval=iv_drop, margin=20.0, direction="greater", uncertainty="seeds", n_seeds=len(SEEDS),
-    precondition=(ok_r and rl_pos, "ATM and ReLU-L1 bracket the TopK L0 and ReLU-L1 has absorption > 0 in every seed"),
+    precondition=(gate_ok and ok_r and rl_pos, "ATM and ReLU-L1 bracket the TopK L0 and ReLU-L1 has absorption > 0 "
+                  "in every seed" if gate_ok else NO_LETTER),
     measured=f"absorption at L0 ≈ {target_l0:.3g}: ATM {mean_abs['ATM (reconstructed)']:.3f} vs ReLU-L1 "
              f"{mean_abs['ReLU-L1']:.3f} points (ReLU-L1 zero in {int((R_.loc[SEEDS, 'absorption'] == 0).sum())} of "
              f"{len(SEEDS)} seeds); relative drop over the other seeds {fmt(iv_drop)} %",

@@ -37,13 +37,13 @@ import time
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import HTML, Markdown, display
+from IPython.display import Markdown, display
 from scipy import stats
 
 from saelib import TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
-from saelib.companion.examples import examples_html, latent_activations, top_examples
-from saelib.data.lm import load_lm
+from saelib.companion.dashboard import dashboard
+from saelib.data.lm import load_lm, unembedding
 from saelib.metrics.matching import match_saes, shared_counts, threshold_sweep
 from saelib.metrics.uncertainty import paired_t_interval
 from saelib.multiseed import pairwise_summary, snapshot_scores, train_seeds
@@ -278,11 +278,14 @@ plt.show()
 # Among seed 0's latents firing on 0.1–5% of held-out tokens (all live latents if that band holds
 # fewer than two): the one shared with the most other seeds (ties: highest worst-case cosine), and
 # the orphan, shared with the fewest (ties: weakest decoder match); the two are always different
-# latents. The headers say whether the first passes the 0.7 criterion with seed 1. For each, its
-# top-activating held-out tokens and those of its decoder partner in seed 1.
+# latents. The table says, for each, its decoder partner in seed 1, the two cosines, how many other
+# seeds share it and whether it passes the criterion with seed 1; below it, a dashboard card for each
+# (seed 0) and for its partner (seed 1): density and activation histogram, top-activating held-out
+# tokens, the output tokens its decoder row promotes and suppresses (logit lens) and its nearest
+# latents in its own SAE. The pages are saved beside the figures (`shared_and_orphan_seed0.html`, `..._seed1.html`).
 
 # %%
-_, tok = load_lm(S.model)
+lm, tok = load_lm(S.model)
 m01 = match_saes(ref.saes[0], ref.saes[1], *ref.alive()[:2])
 mid = (dens > 1e-3) & (dens < 5e-2)
 c = counts[S.arch_width]
@@ -291,17 +294,23 @@ worst_cos = np.minimum(m01.cos_dec, m01.cos_enc)[cand]
 shared_lat = int(cand[np.lexsort((worst_cos, c[cand]))[-1]])  # most seeds sharing it, then highest cosine
 rest = cand[cand != shared_lat]
 orphan_lat = int(rest[np.lexsort((m01.cos_dec[rest], c[rest]))[0]])  # fewest seeds, then weakest match
-passes = bool(m01.shared(S.threshold)[shared_lat])
-blocks = []
-for label, lat in [("most shared" + ("" if passes else " (still below the 0.7 criterion)"), shared_lat),
-                   ("orphan", orphan_lat)]:
-    partner = int(m01.partner_dec[lat])
-    for s, l, who in [(0, lat, f"seed 0 latent {lat}"), (1, partner, f"seed 1 latent {partner} (decoder partner)")]:
-        vals = latent_activations(ref.saes[s], eval_acts, [l])[:, 0]
-        blocks.append(examples_html(f"{label.upper()} · {who} · density {ref.densities[s][l]:.2%} · "
-                                    f"cos_dec {m01.cos_dec[lat]:.2f}, cos_enc {m01.cos_enc[lat]:.2f}",
-                                    top_examples(vals, eval_acts, tok, n=5)))
-display(HTML("".join(blocks)))
+pairs = pd.DataFrame([{"which": label, "seed 0 latent": lat, "seed 1 partner": int(m01.partner_dec[lat]),
+                       "cos_dec": round(float(m01.cos_dec[lat]), 2), "cos_enc": round(float(m01.cos_enc[lat]), 2),
+                       f"other seeds sharing it (of {S.n_seeds - 1})": int(c[lat]),
+                       f"passes {S.threshold} with seed 1": bool(m01.shared(S.threshold)[lat])}
+                      for label, lat in [("most shared", shared_lat), ("orphan", orphan_lat)]])
+display(pairs)
+for s, col in [(0, "seed 0 latent"), (1, "seed 1 partner")]:
+    titles: dict[int, str] = {}  # the two partners may be one seed-1 latent: one card, both labels
+    for r in (r for r in pairs.to_dict("records") if r[col] >= 0):  # -1: no partner under the assignment
+        lab = f"{r['which'].upper()}{' partner' if s else ''} (cos_dec {r['cos_dec']:.2f}, cos_enc {r['cos_enc']:.2f})"
+        titles[r[col]] = f"{titles[r[col]]} / {lab}" if r[col] in titles else lab
+    if not titles:
+        continue
+    page = dashboard(ref.saes[s], eval_acts, list(titles), tok, unembedding(lm), titles=titles,
+                     densities=ref.densities[s], n_examples=5, title=f"Seed {s}: the {col}s of the table above")
+    page.save(NB, f"shared_and_orphan_seed{s}")
+    display(page)
 
 # %% [markdown]
 # ## 10 · Our numbers beside the paper's

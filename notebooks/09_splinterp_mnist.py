@@ -49,7 +49,7 @@ from saelib import SAE, TrainConfig, train_sae
 from saelib.companion import ClaimsTable, colors, save_figure, setup, timer
 from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import add_pam_claims
-from saelib.companion.plots import atom_grid, plot_regions
+from saelib.companion.plots import atom_grid, plot_regions, plot_test_mse
 from saelib.data.mnist import load_mnist
 from saelib.data.synthetic import toy_2d
 from saelib.papers.geometry import (KMeansAE, LocalPCAAE, effective_encoder, grid_2d, mse, power_active, power_diagram,
@@ -294,18 +294,8 @@ with timer(f"convergence runs (3 methods x 2 activations x {S.n_seeds} seeds)"):
                     models[name, m] = res.sae
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
-for ax, name in zip(axes, acts):
-    for m in METHODS:
-        for s in seeds:
-            h = conv[name, m, s]
-            style = METHOD_STYLE[m] if s == SEED else {**METHOD_STYLE[m], "label": None, "alpha": 0.35, "lw": 1}
-            ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5 if s == SEED else 0, **style)
-    ax.set(yscale="log", xlabel="epoch", ylabel="test MSE per pixel (log)",
-           title=f"{name}: test MSE vs epoch (seed {SEED} marked, {S.n_seeds - 1} more seeds faint)")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.axhline(X_test.var(0).mean().item(), color="grey", ls=":", lw=1.2, label="predict the mean (variance)")
-    ax.legend(fontsize=9)
+fig = plot_test_mse(conv, list(acts), METHODS, seeds, SEED, METHOD_STYLE, ylabel="test MSE per pixel (log)",
+                      baseline=X_test.var(0).mean().item())
 save_figure(fig, NB, "test_mse_vs_epoch")
 plt.show()
 

@@ -42,6 +42,7 @@ from threadpoolctl import threadpool_limits
 from saelib.companion import ClaimsTable, colors, save_figure, setup, shared_activations, timer
 from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import add_pam_claims
+from saelib.companion.plots import plot_test_mse
 from saelib.metrics.uncertainty import paired_t_interval
 from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, fit, make_sae
 
@@ -143,17 +144,9 @@ pd.DataFrame({k: h.iloc[-1][["test_mse", "test_l0", "test_nonzero_frac"]] for k,
     level=[0, 1]).mean().round(4)
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(15, 4.8))
-for ax, name in zip(axes, acts):
-    for meth in METHODS:
-        for s in seeds:
-            h = conv[name, meth, s]
-            style = METHOD_STYLE[meth] if s == SEED else {**METHOD_STYLE[meth], "label": None, "alpha": 0.35, "lw": 1}
-            ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5 if s == SEED else 0, **style)
-    ax.set(yscale="log", xlabel="epoch", ylabel="test MSE per dimension (standardised, log)",
-           title=f"{name}: test MSE vs epoch (seed {SEED} marked, {S.n_seeds - 1} more faint)")
-    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
-    ax.legend(fontsize=9)
+fig = plot_test_mse(conv, list(acts), METHODS, seeds, SEED, METHOD_STYLE,
+                      ylabel="test MSE per dimension (standardised, log)",
+                      title="{name}: test MSE vs epoch (seed {seed} marked, {n_faint} more faint)")
 save_figure(fig, NB, "test_mse_vs_epoch")
 plt.show()
 

@@ -90,6 +90,9 @@ class LatentCard:
     def _repr_html_(self) -> str:
         return self.html()
 
+    def __repr__(self) -> str:  # short: a notebook stores it as the output's text/plain beside the HTML
+        return f"LatentCard(latent={self.latent}, density={self.density:.3g}, {len(self.examples)} examples)"
+
 
 @dataclass
 class Dashboard:
@@ -111,6 +114,9 @@ class Dashboard:
 
     def _repr_html_(self) -> str:
         return self.fragment()
+
+    def __repr__(self) -> str:  # short: a notebook stores it as the output's text/plain beside the HTML
+        return f"Dashboard({self.title!r}, latents {[c.latent for c in self.cards]})"
 
     def save(self, notebook: str, name: str) -> Path:
         """Write the page atomically as ``figures/<notebook>/<name>.html`` (as ``save_figure`` does PNGs)."""

@@ -1,13 +1,15 @@
-"""House style for every figure, the one save helper (``figures/<notebook>/<name>.png``), and the
-drawings of the spline-geometry notebook (region maps, decoder-atom grids)."""
+"""House style for every figure, the one save helper (``figures/<notebook>/<name>.png``), the
+drawings of the spline-geometry notebook (region maps, decoder-atom grids) and the PAM notebooks'
+test-MSE-vs-epoch curves (:func:`plot_test_mse`, notebooks 09 and 10)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, Mapping, Sequence, get_args
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
 import torch
 
@@ -112,3 +114,30 @@ def atom_grid(vectors: torch.Tensor | np.ndarray, shape: tuple[int, int] = (28, 
         out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = \
             vec.reshape(h, w) / max(np.abs(vec).max(), 1e-12)
     return out
+
+
+def plot_test_mse(histories: Mapping[tuple[str, str, int], pd.DataFrame], settings: Sequence[str],
+                    methods: Sequence[str], seeds: Sequence[int], seed: int, styles: Mapping[str, dict],
+                    ylabel: str, title: str = "{name}: test MSE vs epoch (seed {seed} marked, {n_faint} more seeds faint)",
+                    baseline: float | None = None, baseline_label: str = "predict the mean (variance)") -> plt.Figure:
+    """Test MSE against epoch, one panel per setting (e.g. activation), one line per method and seed.
+
+    ``histories[setting, method, seed]`` is a training history with columns ``epoch`` and ``test_mse``
+    (its first row, before training, is left out); ``styles[method]`` the ``plot`` keywords of that
+    method (colour, marker, label). Seed ``seed`` is drawn with markers and labelled; the others faint,
+    unlabelled. ``title`` is formatted with ``name``, ``seed`` and ``n_faint``; ``baseline``, if given,
+    is a dotted grey horizontal line (e.g. the test set's variance: the MSE of predicting the mean).
+    """
+    fig, axes = plt.subplots(1, len(settings), figsize=(7.5 * len(settings), 4.8), squeeze=False)
+    for ax, name in zip(axes[0], settings):
+        for m in methods:
+            for s in seeds:
+                h = histories[name, m, s]
+                style = styles[m] if s == seed else {**styles[m], "label": None, "alpha": 0.35, "lw": 1}
+                ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5 if s == seed else 0, **style)
+        ax.set(yscale="log", xlabel="epoch", ylabel=ylabel, title=title.format(name=name, seed=seed, n_faint=len(seeds) - 1))
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        if baseline is not None:
+            ax.axhline(baseline, color="grey", ls=":", lw=1.2, label=baseline_label)
+        ax.legend(fontsize=9)
+    return fig

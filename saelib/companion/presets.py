@@ -103,9 +103,9 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     },
     "04_mutual_choice": {
         # issue 11 port: 3 seeds fit the 4-minute row only at k = 32 (seed_ks; the other k one seed, for the
-        # curves) and only without auxiliary losses (aux_seeds: the first seed; a first execution with 3 aux
-        # seeds took 5.8 min), on 2 threads (runs are solo under the CPU lock) and without the splice (no claim rests on it);
-        # ks without 64 (the full preset has it): with it a second execution took 4.2 min
+        # curves) and only without auxiliary losses (aux_seeds: the first seed; 3 aux seeds ran over the
+        # row), on 2 threads (runs are solo under the CPU lock) and without the splice (no claim rests on it);
+        # ks without 64 (the full preset has it): with it a second execution ran over the row
         "quick": dict(expansion=2, k=32, ks=[16, 32], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
                       threshold_start=50, freq_beta=0.9, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.9,
                       aux_below=0.5, dead_window_tokens=10_000, splice_seqs=0, threads=2, seeds=[0, 1, 2],

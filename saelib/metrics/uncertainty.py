@@ -5,7 +5,8 @@ Two sources of uncertainty, two tools:
 * **Seeds.** A claim that one *training method* beats another must include seed-to-seed variation:
   train both arms with the same S >= 3 seeds (same data order per seed) and use
   :func:`paired_t_interval` on the per-seed differences d_s = a_s - b_s,
-      d_bar +- t_{S-1, 1 - alpha/2} * sd(d) / sqrt(S).
+      d_bar +- t_{S-1, 1 - alpha/2} * sd(d) / sqrt(S)
+  (for a correlation measured once per seed: :func:`fisher_t_interval`, the same on Fisher's z).
 * **Held-out data.** A claim about one fixed trained SAE (or a fixed pair) resamples the held-out
   data with :func:`paired_bootstrap`: the unit is the whole held-out *sequence* (never the token,
   whose neighbours are correlated), paired across arms, and statistics that are ratios of sums
@@ -58,6 +59,23 @@ def paired_t_interval(a: np.ndarray | list[float], b: np.ndarray | list[float], 
     half = float(stats.t.ppf(0.5 + confidence / 2, df=len(d) - 1)) * sd / math.sqrt(len(d))
     return Interval(mean, mean - half, mean + half, len(d), f"paired t over {len(d)} seeds")
 
+
+
+def fisher_t_interval(rs: np.ndarray | list[float], confidence: float = 0.95, unit: str = "seeds") -> Interval:
+    """t-interval of a correlation from independent replicates: one correlation r_s per seed (or disjoint
+    seed pair), averaged on Fisher's z scale and transformed back.
+
+        z_s = artanh(r_s),  z_bar +- t_{S-1, 1 - alpha/2} * sd(z) / sqrt(S),  then tanh of all three.
+
+    The uncertainty is the spread *between* replicates (e.g. training seeds), not the sampling error
+    of one r (which would be tanh(z +- 1.96 / sqrt(n - 3)) for a correlation over n points). r = +-1
+    is clipped to +-(1 - 1e-9) so that z stays finite. Needs at least 2 correlations.
+    """
+    z = np.arctanh(np.clip(np.asarray(rs, dtype=float), -1 + 1e-9, 1 - 1e-9))
+    if z.ndim != 1:
+        raise ValueError(f"rs must be 1-D with one correlation per replicate, got shape {z.shape}")
+    iv = paired_t_interval(z, np.zeros_like(z), confidence)
+    return Interval(math.tanh(iv.estimate), math.tanh(iv.lo), math.tanh(iv.hi), iv.n, f"t over {iv.n} {unit} on Fisher z")
 
 def paired_bootstrap(statistic: Callable[..., np.ndarray], *per_unit: np.ndarray, n_resamples: int = 2000,
                      confidence: float = 0.95, seed: int = 0, method: BootstrapMethod = "percentile",

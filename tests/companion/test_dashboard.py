@@ -146,3 +146,11 @@ def test_dashboard_renders_in_headless_chromium(toy, tmp_path):
     assert n_pixels("#0173b2") > 500      # the histogram's bars: the base64 PNG was decoded
     assert n_pixels("#d9f0d3") > 200 and n_pixels("#f6d3d3") > 200   # promoted and suppressed chips
     assert 200 < rgb.shape[0] < 1500      # cropped to the content
+
+
+def test_text_repr_is_short(toy):
+    """A notebook stores repr() as the output's text/plain beside the HTML: a line, not every example."""
+    sae, acts, tok, W_U = toy
+    dash = dashboard(sae, acts, [2, 5], tok, W_U, title="toy")
+    assert repr(dash) == "Dashboard('toy', latents [2, 5])"
+    assert repr(dash.cards[0]) == f"LatentCard(latent=2, density={5 / 54:.3g}, 4 examples)"   # one per sequence

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from saelib.metrics.uncertainty import paired_bootstrap, paired_t_interval, ratio_difference
+from saelib.metrics.uncertainty import fisher_t_interval, paired_bootstrap, paired_t_interval, ratio_difference
 
 
 def test_paired_t_interval_matches_the_textbook_formula():
@@ -23,6 +23,27 @@ def test_paired_t_interval_uses_the_pairing():
     offset = np.array([0.0, 10.0, -7.0, 3.0])
     iv = paired_t_interval(offset + 1.0, offset + [0.1, 0.12, 0.09, 0.11])
     assert 0.85 < iv.lo < iv.hi < 0.95
+
+
+def test_fisher_t_interval_matches_scipy_on_the_z_scale():
+    """Known answer: scipy's one-sample t interval of artanh(r), mapped back with tanh."""
+    rs = [0.91, 0.84, 0.88]
+    z = np.arctanh(rs)
+    ci = stats.ttest_1samp(z, 0.0).confidence_interval(0.95)
+    iv = fisher_t_interval(rs, unit="disjoint seed pairs")
+    assert iv.estimate == pytest.approx(math.tanh(z.mean()))
+    assert (iv.lo, iv.hi) == pytest.approx((math.tanh(ci.low), math.tanh(ci.high)))
+    assert iv.lo < iv.estimate < iv.hi < 1
+    assert iv.n == 3 and iv.method == "t over 3 disjoint seed pairs on Fisher z"
+
+
+def test_fisher_t_interval_edge_cases():
+    iv = fisher_t_interval([0.5, 0.5])                       # zero spread: the interval is the point
+    assert (iv.estimate, iv.lo, iv.hi) == pytest.approx((0.5, 0.5, 0.5))
+    iv = fisher_t_interval([-1.0, -0.9])                    # r = -1 is clipped: finite z, no NaN
+    assert np.isfinite([iv.estimate, iv.lo, iv.hi]).all() and -1 < iv.estimate < -0.9
+    with pytest.raises(ValueError, match="number of seeds"):
+        fisher_t_interval([0.3])
 
 
 def test_paired_t_interval_rejects_bad_input():
