@@ -5,17 +5,22 @@ Residual stream at layer L = output of ``model.model.layers[L]`` (== ``hidden_st
 """
 from __future__ import annotations
 
+import copy
 import importlib.util
 import hashlib
+from contextlib import nullcontext
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
-from ..utils import building, cache_dir
+from ..utils import building, cache_dir, check_choice
 
 DEFAULT_LM = "local:SmolLM2-135M-Instruct"
+TailDtype = Literal["float32", "bfloat16"]
+TAIL_DTYPES: tuple[str, ...] = ("float32", "bfloat16")
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -141,32 +146,56 @@ def residual_at(model: nn.Module, tokens: Tensor, layer: int) -> Tensor:
 
 
 class LMTail(nn.Module):
-    """Blocks ``layer+1 ...``, final norm and unembedding: logits from the residual after ``layer``."""
+    """Blocks ``layer+1 ...``, final norm and unembedding: logits from the residual after ``layer``.
 
-    def __init__(self, model: nn.Module, layer: int) -> None:
+    ``dtype="bfloat16"`` (inference only) runs the tail under CPU/CUDA autocast with bf16 copies of its
+    linear weights (so no weight is cast per call): the GEMMs and attention in bf16, the residual stream
+    and the RMSNorms in fp32, the logits in bf16 (upcast them before a log-softmax). The shared model is
+    not touched; the copies cost 2 bytes per tail parameter.
+    """
+
+    def __init__(self, model: nn.Module, layer: int, dtype: TailDtype = "float32") -> None:
         super().__init__()
+        check_choice("dtype", dtype, TAIL_DTYPES)
         impl = getattr(model.config, "_attn_implementation", "sdpa")
         if impl != "sdpa":
             raise ValueError(f"LMTail relies on SDPA's implicit causal mask; load the model with "
                              f"attn_implementation='sdpa' (got {impl!r})")
-        self.model, self.layer = model, layer
-        self.blocks = decoder_layers(model)[layer + 1:]
+        self.model, self.layer, self.dtype = model, layer, dtype
+        self.blocks: nn.Module = decoder_layers(model)[layer + 1:]
+        self.head: nn.Module = model.lm_head
+        if dtype == "bfloat16":
+            self.blocks, self.head = _bf16_linears(self.blocks), _bf16_linears(self.head)
 
     @torch.no_grad()
-    def forward(self, resid: Tensor) -> Tensor:
-        return self.logits(resid)
+    def forward(self, resid: Tensor, positions: slice | None = None) -> Tensor:
+        return self.logits(resid, positions)
 
-    def logits(self, resid: Tensor) -> Tensor:
-        """Logits from the residual after the hook layer; differentiable w.r.t. ``resid`` (the LM's
-        weights are frozen), which is how g-SAE gets dCE/dx. ``forward`` is the same under no_grad."""
+    def logits(self, resid: Tensor, positions: slice | None = None) -> Tensor:
+        """Logits (bf16 for a bf16 tail) from the residual after the hook layer, at ``positions`` only
+        (default: all; the blocks see every position). Differentiable w.r.t. ``resid`` (the LM's weights
+        are frozen), which is how g-SAE gets dCE/dx. ``forward`` is the same under no_grad."""
         inner = self.model.model
         pos = torch.arange(resid.shape[1], device=resid.device).unsqueeze(0)
-        rope = inner.rotary_emb(resid, pos)
-        h = resid
-        for block in self.blocks:
-            out = block(h, attention_mask=None, position_ids=pos, position_embeddings=rope, use_cache=False)
-            h = out[0] if isinstance(out, tuple) else out
-        return self.model.lm_head(inner.norm(h))
+        bf16 = self.dtype == "bfloat16"
+        with torch.autocast(resid.device.type, dtype=torch.bfloat16) if bf16 else nullcontext():
+            rope = inner.rotary_emb(resid, pos)
+            h = resid
+            for block in self.blocks:
+                out = block(h, attention_mask=None, position_ids=pos, position_embeddings=rope, use_cache=False)
+                h = out[0] if isinstance(out, tuple) else out
+            if positions is not None:
+                h = h[:, positions]
+            return self.head(inner.norm(h))
+
+
+def _bf16_linears(module: nn.Module) -> nn.Module:
+    """A copy of ``module`` whose ``nn.Linear`` weights (and biases) are bf16; everything else as it was."""
+    module = copy.deepcopy(module)
+    for m in module.modules():
+        if isinstance(m, nn.Linear):
+            m.to(torch.bfloat16)
+    return module
 
 
 # ---- the logit lens ------------------------------------------------------------------------
