@@ -18,16 +18,8 @@ from pathlib import Path
 
 import torch
 
+from peer_throughput import gemm_peak  # run as a script, this folder is on sys.path
 from saelib.sae import SAE
-
-
-def gemm_peak(n: int = 4096, reps: int = 4) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    t = time.perf_counter()
-    for _ in range(reps):
-        a @ b
-    return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
 
 
 def step_rate(sae: SAE, x: torch.Tensor, sparse: bool, steps: int) -> float:
@@ -61,7 +53,7 @@ def main() -> None:
     rows = []
     for precision in ("highest", "medium"):
         torch.set_float32_matmul_precision(precision)
-        peak = gemm_peak()
+        peak = gemm_peak(precision, reps=4)
         for sparse in (False, True):
             tps = step_rate(SAE(d, m, "topk", k=k, seed=0), x, sparse, a.steps)
             flops = (2 * B * d * m + 6 * B * k * d) if sparse else 8 * B * d * m
