@@ -55,7 +55,7 @@ def test_measure_reports_the_peak_memory_of_the_command_and_record_marks_a_run_u
     import json
     import sys
 
-    from saelib.companion.scoreboard import measure, readme, record, summary
+    from saelib.companion.scoreboard import measure, record, summary
     out = tmp_path / "m.json"
     rc = measure(str(out), [sys.executable, "-c", "import numpy as np; a = np.ones(300 * 2**20 // 8); a += 1"])
     m = json.loads(out.read_text())
