@@ -51,6 +51,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from saelib.utils import gemm_gflops as gemm_peak  # the same probe run.json records
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 WORKER = HERE / "peers" / "worker.py"
@@ -135,21 +137,6 @@ def ensure_venv(lib: str, root: Path) -> tuple[Path, dict[str, str]]:
 
 
 # ---- machine probes --------------------------------------------------------------------------------
-def gemm_peak(precision: str, n: int = 4096, reps: int = 3) -> float:
-    """GFLOP/s of an n^3 fp32 matmul at this float32 matmul precision."""
-    prev = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision(precision)
-    try:
-        a, b = torch.randn(n, n), torch.randn(n, n)
-        a @ b
-        t = time.perf_counter()
-        for _ in range(reps):
-            a @ b
-        return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
-    finally:
-        torch.set_float32_matmul_precision(prev)
-
-
 def elementwise_probe_ms(reps: int = 20) -> float:
     """Median ms of a threaded 576x576 multiply: tiny when every thread gets a core, ms when one waits."""
     a, b = torch.randn(576, 576), torch.randn(576, 576)

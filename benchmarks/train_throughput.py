@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from peer_throughput import gemm_peak  # run as a script, this folder is on sys.path
+from saelib.utils import gemm_gflops as gemm_peak
 from saelib.sae import SAE
 
 

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import os
 import sys
 import random
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -112,6 +115,34 @@ def progress(iterable=None, desc: str = "", disable: bool = False, **kwargs):
     kwargs.setdefault("mininterval", 5.0 if tty else 30.0)
     kwargs.setdefault("delay", 0.0 if tty else 30.0)
     return tqdm(iterable, desc=desc, disable=disable, **kwargs)
+
+
+def release_memory() -> None:
+    """Hand memory freed by Python back to the OS: ``gc.collect()``, then glibc's ``malloc_trim(0)`` where
+    there is one (Linux). After a large transient (a fine-tune's optimiser state), glibc keeps the freed
+    blocks in the heap, so the process stays that large although nothing uses them; no-op elsewhere."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # musl and other libcs have no malloc_trim
+            pass
+
+
+def gemm_gflops(precision: str = "highest", n: int = 4096, reps: int = 3) -> float:
+    """GFLOP/s of an (n, n) @ (n, n) fp32 matmul at this float32 matmul ``precision``, with the current
+    thread count: how fast this host is (benchmarks and run.json record it beside their times)."""
+    prev = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision(precision)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        t = time.perf_counter()
+        for _ in range(reps):
+            a @ b
+        return 2 * n ** 3 * reps / (time.perf_counter() - t) / 1e9
+    finally:
+        torch.set_float32_matmul_precision(prev)
 
 
 def check_choice(name: str, value: object, choices: tuple | list) -> None:

@@ -75,6 +75,8 @@ def _busy_cpu_seconds() -> float | None:
 def measure(out: str, cmd: list[str]) -> int:
     """Run ``cmd`` and write to ``out`` its peak resident memory (the largest of its processes, i.e. the
     notebook's kernel, once reaped) and how many cores *other* processes kept busy meanwhile."""
+    from ..utils import gemm_gflops
+    gflops = gemm_gflops(n=2048, reps=5)  # ~0.5 s: the host's speed, so that times from two hosts can be compared
     busy0, t0 = _busy_cpu_seconds(), time.perf_counter()
     rc = subprocess.call(cmd)
     wall, busy1 = time.perf_counter() - t0, _busy_cpu_seconds()
@@ -82,7 +84,8 @@ def measure(out: str, cmd: list[str]) -> int:
     own = usage.ru_utime + usage.ru_stime
     other = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - own) / max(wall, 1e-9))
     Path(out).write_text(json.dumps({"peak_rss_mib": round(usage.ru_maxrss / 1024), "cpu_seconds": round(own, 1),
-                                     "other_cores": None if other is None else round(other, 2)}))
+                                     "other_cores": None if other is None else round(other, 2),
+                                     "gemm_gflops": round(gflops)}))
     return rc
 
 
@@ -98,6 +101,8 @@ def record(name: str, seconds: str, status: str, preset: str, measured: str | No
         m = json.loads(Path(measured).read_text())
         doc.update(peak_rss_mib=m["peak_rss_mib"], other_cores=m["other_cores"],
                    under_load=m["other_cores"] is not None and m["other_cores"] > CONTENDED_CORES)
+        if "gemm_gflops" in m:
+            doc["gemm_gflops"] = m["gemm_gflops"]
     if status == "ok":
         doc["provenance"] = provenance()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,12 +115,12 @@ def notebooks() -> list[str]:
 
 
 def summary(names: list[str]) -> str:
-    lines = [f"{'notebook':<28} {'time':>7} {'budget':>7} {'peak MB':>8}  {'claims':>8}  status", "-" * 74]
+    lines = [f"{'notebook':<28} {'time':>7} {'budget':>7} {'peak MB':>8} {'GFLOP/s':>8}  {'claims':>8}  status", "-" * 83]
     for n in names or notebooks():
         run, claims = _load(n, "run.json"), _load(n, "claims.json").get("claims", [])
         t, budget, rss = run.get("seconds", 0), BUDGET_MIN.get(n), run.get("peak_rss_mib")
         row = (f"{n:<28} {t / 60:>5.1f}m {'' if budget is None else f'{budget:g}m':>7} {'' if rss is None else rss:>8}"
-               f"  {_tally(claims):>8}  ")
+               f" {run.get('gemm_gflops', ''):>8}  {_tally(claims):>8}  ")
         row += run.get("status", "?")
         if budget is not None and t > 60 * budget:
             row += f"  (over budget by {t / 60 - budget:.1f} min)"
@@ -158,7 +163,8 @@ def _tally(claims: list[dict]) -> str:
 
 def readme() -> None:
     rows = ["| notebook | claim | verdict | measured here | estimate [95% interval] | paper |", "|---|---|---|---|---|---|"]
-    nb_rows = ["| notebook | default run time (2 CPU cores) | peak memory | claims reproduced |", "|---|---|---|---|"]
+    nb_rows = ["| notebook | default run time (2 CPU cores) | peak memory | host fp32 GEMM | claims reproduced |",
+               "|---|---|---|---|---|"]
     for n in notebooks():
         doc, run = _load(n, "claims.json"), _load(n, "run.json")
         claims = doc.get("claims", [])
@@ -173,7 +179,8 @@ def readme() -> None:
         if run.get("under_load"):
             t += f" (under load: other processes used {run['other_cores']:.2f} cores)"
         rss = f"{run['peak_rss_mib'] / 1024:.1f} GB" if "peak_rss_mib" in run else "-"
-        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {rss} | {_tally(claims)} |")
+        host = f"{run['gemm_gflops']} GFLOP/s" if "gemm_gflops" in run else "-"
+        nb_rows.append(f"| [`{n}`](notebooks/{n}.ipynb) | {t} | {rss} | {host} | {_tally(claims)} |")
     path = repo_root() / "README.md"
     text = path.read_text() if path.exists() else ""
     text = _replace(text, START, END, "\n".join(rows))

@@ -22,7 +22,7 @@ from ..data.harvest import Activations
 from ..data.lm import DEFAULT_LM, load_lm
 from ..data.text import Order, load_corpus, tokenize_and_chunk
 from ..sae import SAE
-from ..utils import building, cache_dir, check_range, seed_everything
+from ..utils import building, cache_dir, check_range, release_memory, seed_everything
 from ..utils import progress as progress_bar
 
 # ---- a cheap fine-tuned variant of the default LM ------------------------------------------------
@@ -61,7 +61,16 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
                                 order=settings["order"])
     gen = seed_everything(seed)
     order = torch.randperm(len(tokens), generator=gen)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    # One AdamW per parameter, stepped as soon as that parameter's gradient is complete, which then is
+    # freed: no moment holds every gradient (-0.5 GB at 135M parameters). The same update as one AdamW
+    # stepped after the backward (AdamW is per-parameter; tested), e.g. the tied embedding steps once.
+    opts = {p: torch.optim.AdamW([p], lr=lr, weight_decay=0.0, foreach=False) for p in model.parameters()}
+
+    def step_and_free(p: torch.Tensor) -> None:
+        opts[p].step()
+        p.grad = None
+
+    hooks = [p.register_post_accumulate_grad_hook(step_and_free) for p in opts]
     losses: list[float] = []
     t0 = time.perf_counter()
     for step in progress_bar(range(n_steps), desc="fine-tune", disable=not progress):
@@ -69,15 +78,17 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
         batch = tokens[idx]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and batch.device.type == "cpu"):
             loss = model(input_ids=batch, labels=batch, use_cache=False).loss
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
         losses.append(loss.item())
+    for h in hooks:
+        h.remove()
     model.eval().requires_grad_(False)
     model.save_pretrained(out)
     tok.save_pretrained(out)
     (out / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
                                                    "seconds": time.perf_counter() - t0}, indent=2))
+    del model, opts
+    release_memory()  # the copy and its optimiser state (~3 GB): returned to the OS, not kept in the heap
 
 
 # ---- evaluation helpers: by position ------------------------------------------------------------

@@ -59,11 +59,11 @@ def test_measure_reports_the_peak_memory_of_the_command_and_record_marks_a_run_u
     out = tmp_path / "m.json"
     rc = measure(str(out), [sys.executable, "-c", "import numpy as np; a = np.ones(300 * 2**20 // 8); a += 1"])
     m = json.loads(out.read_text())
-    assert rc == 0 and 300 <= m["peak_rss_mib"] < 1000 and m["other_cores"] is not None
+    assert rc == 0 and 300 <= m["peak_rss_mib"] < 1000 and m["other_cores"] is not None and m["gemm_gflops"] > 0
     monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path))
     record("02_batchtopk", "100", "ok", "quick", str(out))
     run = json.loads((tmp_path / "02_batchtopk" / "run.json").read_text())
-    assert run["peak_rss_mib"] == m["peak_rss_mib"] and "under_load" in run
+    assert run["peak_rss_mib"] == m["peak_rss_mib"] and "under_load" in run and run["gemm_gflops"] == m["gemm_gflops"]
     out.write_text(json.dumps({"peak_rss_mib": 5000, "cpu_seconds": 1.0, "other_cores": 0.9}))
     record("02_batchtopk", "100", "ok", "quick", str(out))
     row = summary(["02_batchtopk"])

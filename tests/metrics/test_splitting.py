@@ -46,3 +46,21 @@ def test_null_directions_follow_the_data_covariance():
     assert torch.equal(v, null_directions(x, 4000, seed=1))
     with pytest.raises(ValueError, match="n must be"):
         null_directions(x, 0)
+
+
+def test_null_directions_drawn_in_blocks_equal_one_draw():
+    """The weights are drawn NULL_ROWS rows at a time (memory): the same draws as one (n, N) draw, also with a
+    row count (here odd) that is no multiple of the generator's 16-value blocks; the product agrees to rounding
+    (the GEMM may block rows differently)."""
+    import math
+
+    from saelib.metrics import splitting
+    from saelib.metrics.matching import normalize_rows
+    x = torch.randn(1001, 12, generator=torch.Generator().manual_seed(0))
+    n = 2 * splitting.NULL_ROWS + 37
+    xc = x - x.mean(0)
+    w = torch.randn(n, len(xc), generator=torch.Generator().manual_seed(3)) / math.sqrt(len(xc))
+    g = torch.Generator().manual_seed(3)
+    blocks = [torch.randn(min(splitting.NULL_ROWS, n - i), len(xc), generator=g) for i in range(0, n, splitting.NULL_ROWS)]
+    assert torch.equal(torch.cat(blocks) / math.sqrt(len(xc)), w)
+    assert torch.allclose(null_directions(x, n, seed=3), normalize_rows(w @ xc), atol=1e-6)

@@ -31,6 +31,36 @@ def test_finetune_is_cached_changes_weights_and_loads(tiny_lm, tmp_path, monkeyp
         finetune_lm(**{**kw, "n_steps": 0})
 
 
+def test_finetune_steps_in_backward_give_the_plain_adamw_update(tiny_lm, tmp_path, monkeypatch):
+    """finetune_lm steps one AdamW per parameter inside the backward (memory); the weights equal those of one
+    AdamW stepped after each backward, bit for bit (the tied embedding included)."""
+    import copy
+
+    from safetensors.torch import load_file
+
+    from saelib.data.lm import load_lm
+    from saelib.data.text import load_corpus, tokenize_and_chunk
+    from saelib.papers.generalisation import finetune_lm
+    from saelib.utils import seed_everything
+
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    path = finetune_lm(base=tiny_lm, corpus="local:gensim-lee", n_steps=3, batch_size=2, ctx_len=16, lr=1e-2,
+                       bf16=False, progress=False)
+    base, tok = load_lm(tiny_lm)
+    model = copy.deepcopy(base).train().requires_grad_(True)
+    tokens = tokenize_and_chunk(load_corpus("local:gensim-lee")["train"], tok, 16, max_tokens=3 * 2 * 16)
+    order = torch.randperm(len(tokens), generator=seed_everything(0))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0)
+    for step in range(3):
+        batch = tokens[order[(torch.arange(2) + step * 2) % len(tokens)]]
+        opt.zero_grad(set_to_none=True)
+        model(input_ids=batch, labels=batch, use_cache=False).loss.backward()
+        opt.step()
+    saved = load_file(f"{path}/model.safetensors")
+    ref = model.state_dict()
+    assert saved and all(torch.equal(saved[k], ref[k]) for k in saved)
+
+
 def test_per_position_helpers_agree_with_splice(tiny_lm, tmp_path, monkeypatch):
     from saelib.data.harvest import harvest
     from saelib.metrics.splice import Splice, per_token_ce
