@@ -163,7 +163,7 @@ def _tally(claims: list[dict]) -> str:
 
 def readme() -> None:
     rows = ["| notebook | claim | verdict | measured here | estimate [95% interval] | paper |", "|---|---|---|---|---|---|"]
-    nb_rows = ["| notebook | default run time (2 CPU cores) | peak memory | host fp32 GEMM | claims reproduced |",
+    nb_rows = ["| notebook | default run time (2 CPU cores) | peak memory | host fp32 GEMM (n = 2048) | claims reproduced |",
                "|---|---|---|---|---|"]
     for n in notebooks():
         doc, run = _load(n, "claims.json"), _load(n, "run.json")

@@ -49,6 +49,7 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
     with building(target, done="finetune.json") as out:  # once, even with two kernels starting together
         if out is not None:
             _finetune(out, settings, progress)
+            release_memory()  # the copy and its optimiser state (~3 GB): returned to the OS, not kept in the heap
     return str(target)
 
 
@@ -87,8 +88,6 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
     tok.save_pretrained(out)
     (out / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
                                                    "seconds": time.perf_counter() - t0}, indent=2))
-    del model, opts
-    release_memory()  # the copy and its optimiser state (~3 GB): returned to the OS, not kept in the heap
 
 
 # ---- evaluation helpers: by position ------------------------------------------------------------
