@@ -42,7 +42,7 @@ def _load(name: str, file: str) -> dict:
 
 
 def provenance() -> dict:
-    """Commit (and whether the tree had changes), package versions, CPU and thread count of this run."""
+    """Commit (and whether the tree had changes), package versions, CPU (:func:`host.describe`) and thread count of this run."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=repo_root(), capture_output=True, text=True).stdout.strip()
@@ -56,9 +56,10 @@ def provenance() -> dict:
             pass
     import torch
 
+    from .host import describe
+
     return {"commit": git("rev-parse", "--short=12", "HEAD"), "dirty": bool(git("status", "--porcelain", "-uno", "--", ".", *OUTPUTS)),
-            "python": platform.python_version(), "packages": versions,
-            "cpu": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "packages": versions, "cpu": describe(), "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
 
 
