@@ -46,7 +46,8 @@ setup() {
   fi
   export PATH="$(dirname "$($PY -c 'import sys; print(sys.executable)')"):$PATH"
   export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's saelib, whatever the environment installed
-  export PYTHONWARNINGS="ignore::DeprecationWarning"
+  # tqdm.auto (imported by transformers) warns in every headless kernel that ipywidgets is missing
+  export PYTHONWARNINGS="ignore::DeprecationWarning,ignore:IProgress not found:Warning"
 }
 
 run_tests() {

@@ -246,8 +246,9 @@ display(page)
 # * **Margins.** FVU: 1 percentage point of variance (the smallest gap we would call better
 #   reconstruction). Δ LM: 0.02 nats (about 0.5% of the clean CE). Shrinkage: ReLU-L1's $\gamma$,
 #   interpolated at TopK's L0 like the other metrics, must exceed TopK's by at least 2 points of $\gamma$
-#   (notebook 03's margin); the paper's "TopK much less" gives no number, so it is not scored. Dead latents: the old thresholds, "reproduced" at
-#   most 1% dead, "partly" at most 5%, written as the statistic $5 - \text{dead}\,\%$ with margin 4 points.
+#   (notebook 03's margin); the paper's "TopK much less" gives no number, so it is not scored. Dead
+#   latents: "reproduced" at most 1% dead, "partly" at most 5%, written as the statistic
+#   $5 - \text{dead}\,\%$ with margin 4 points.
 #   Dead latents are counted over the whole held-out window (the number of tokens is printed).
 
 # %%

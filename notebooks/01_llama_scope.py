@@ -559,7 +559,7 @@ pd.DataFrame({"stage": list(times), "wall seconds": np.round(list(times.values()
 #   budget trains only one seed, the claim is inconclusive for "budget" and says what the `full` preset does.
 # * **One fixed SAE** (conversion, long context, fine-tuned model, geometry): a paired bootstrap over
 #   held-out data, 2,000 resamples, resampling whole held-out *documents* (each contributes several
-#   sequences), every ratio recomputed from resampled sums. The old thresholds stay: the conversion keeps L0
+#   sequences), every ratio recomputed from resampled sums. Margins: the conversion keeps L0
 #   within ±10% of $k$ (equivalence) and does not raise FVU by more than 2 points; *small degradation* means
 #   FVU and Δ LM each rise by at most 10% relative. The last two are one-sided (an improvement is no
 #   failure), so the statistic is the headroom to the tolerance (e.g. 10% − the rise) with margin 0:

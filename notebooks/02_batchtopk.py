@@ -42,6 +42,7 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import HTML, Markdown, display
+from scipy.stats import rankdata
 
 from saelib import SAE, TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
@@ -199,10 +200,16 @@ plt.show()
 # ## 4 · How many latents does each token get?
 #
 # TopK's histogram is a spike at $k$ by construction. BatchTopK spreads the same budget: left, the
-# batch rule; middle, the inference threshold (first seed, $k$ = `S.k`, $m$ = `w_k`). Right: mean number of
-# latents per decile of the token's distance from the mean activation. Under one global threshold on
-# activations that grow with the input's norm, L0 rising with the norm is partly built in; read the panel
-# as "where the budget goes", not as proof that these tokens are harder.
+# batch rule; middle, the inference threshold (first seed, $k$ = `S.k`, $m$ = `w_k`).
+#
+# Does BatchTopK give more latents to *harder* tokens? Plotting L0 against the token's norm cannot say:
+# under one global threshold, pre-activations grow with the input's scale, so L0 rising with
+# $\lVert x - \bar x\rVert$ is largely built in. A scale-free measure of difficulty is how badly a *fixed*
+# budget reconstructs the token: the relative error of the TopK SAE (same width, same $k$, same seed),
+# $e(x) = \lVert x - \hat x_\text{TopK}\rVert^2 / \lVert x - \bar x\rVert^2$. Right: BatchTopK's mean L0 per
+# decile of $e$. Printed below it: the rank correlations of L0 with the norm and with $e$, and the partial
+# rank correlation with $e$ once the norm is held fixed (what is left of "harder tokens get more latents"
+# beyond scale). A figure for reading, not a claim.
 
 # %%
 label_t, label_b = f"topk k={S.k} m={w_k}", f"batchtopk k={S.k} m={w_k}"
@@ -220,16 +227,23 @@ for ax, (name, l0s, col) in zip(axes[:2], [("batch rule", l0_batch, pal[1]), ("i
     ax.set(xlabel="active latents on the token", ylabel="held-out tokens", yscale="log",
            title=f"Latents per token: {name}")
     ax.legend(fontsize=9)
-edges = torch.quantile(dev, torch.linspace(0, 1, 11))
-idx = torch.bucketize(dev, edges[1:-1])
-axes[2].plot([dev[idx == i].mean() for i in range(10)], [l0_thr[idx == i].float().mean() for i in range(10)],
+with torch.no_grad():
+    rel_err = (X_eval - sae_t(X_eval)).pow(2).sum(-1) / dev.pow(2)  # TopK's relative error per token
+edges = torch.quantile(rel_err, torch.linspace(0, 1, 11))
+idx = torch.bucketize(rel_err, edges[1:-1])
+axes[2].plot([rel_err[idx == i].mean() for i in range(10)], [l0_thr[idx == i].float().mean() for i in range(10)],
              "s-", color=pal[3], label="BatchTopK (threshold)")
 axes[2].axhline(S.k, color=pal[0], ls=":", label=f"TopK (= {S.k})")
-axes[2].set(xlabel="‖x − mean‖ (token decile mean, raw residual units)", ylabel="mean active latents",
-            title="Latents vs distance from the mean")
+axes[2].set(xlabel="TopK's relative error ‖x − x̂‖² / ‖x − mean‖² (decile mean)", ylabel="mean active latents",
+            title="Latents vs difficulty for a fixed budget")
+log_axis(axes[2], "x", ticks=(0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
 axes[2].legend(fontsize=9)
 save_figure(fig, NB, "latents_per_token")
 plt.show()
+r = np.corrcoef(np.stack([rankdata(v.numpy()) for v in (l0_thr.float(), dev, rel_err)]))
+partial = (r[0, 2] - r[0, 1] * r[1, 2]) / np.sqrt((1 - r[0, 1] ** 2) * (1 - r[1, 2] ** 2))
+print(f"rank correlation of BatchTopK's L0 with ‖x − mean‖: {r[0, 1]:+.2f}; with TopK's relative error: "
+      f"{r[0, 2]:+.2f}; with the relative error at fixed norm (partial): {partial:+.2f} ({len(dev):,} held-out tokens)")
 
 # %% [markdown]
 # **Which tokens get many latents, and which get few?** The held-out tokens with the most and the
@@ -276,7 +290,7 @@ chk.round(2)
 #   relative NMSE improvement $100\,(\text{NMSE}_\text{TopK} - \text{NMSE}_\text{BatchTopK})/\text{NMSE}_\text{TopK}$
 #   in percent, BatchTopK under its batch rule so both have L0 = $k$; a paired t-interval (95%) over the
 #   seeds. Margin **1%**: the smallest improvement we would call "better", a tenth of the 10% tolerance
-#   used for "comparable" below (the old version had no margin: any single-seed win counted). Aggregate,
+#   used for "comparable" below (without a margin any single-seed win would count). Aggregate,
 #   declared beforehand: *every* setting must pass, so the claim is scored on the setting whose interval
 #   gives the weakest verdict (not reproduced < inconclusive < partly < reproduced; ties: the lowest
 #   lower bound).
@@ -289,15 +303,14 @@ chk.round(2)
 #   $100\,(\text{NMSE}_\text{BatchTopK}/\text{NMSE}_\text{JumpReLU} - 1)$ with BatchTopK under its inference
 #   threshold ($k$ = `S.k`, $m$ = `w_k`) and JumpReLU's NMSE interpolated at that L0, linearly in log L0,
 #   by `saelib.sweep.at_matched_l0`; a paired t-interval over the seeds. An equivalence claim with
-#   tolerance **10%** (as before). The matching rule now refuses to extrapolate: if the $\lambda$ sweep does
-#   not bracket BatchTopK's L0 in every seed the claim is inconclusive (before, the nearest point was used,
-#   at most *partly*).
+#   tolerance **10%**. The matching rule refuses to extrapolate: if the $\lambda$ sweep does not
+#   bracket BatchTopK's L0 in every seed the claim is inconclusive.
 # * **Inference threshold reproduces training L0 (within 5%).** Statistic, per BatchTopK SAE: the
 #   relative L0 error $100\,(L0_\text{threshold}/k - 1)$ on the whole held-out split; a bootstrap (2,000
 #   resamples) over held-out *documents* (a document contributes several sequences), L0 recomputed from
 #   resampled sums. An equivalence claim with tolerance **5%**, on every SAE (every setting and seed):
-#   scored on the SAE with the weakest verdict. (The old "partly if only on training tokens" becomes a
-#   check below: the estimator on the tokens it was estimated from.)
+#   scored on the SAE with the weakest verdict. The estimator on the tokens it was estimated from is a
+#   check below, not a claim.
 
 # %%
 def relative_gain(metric: str) -> dict:
@@ -393,12 +406,17 @@ print(claims.verdicts())
 # ## What to take away
 
 # %%
+difficulty = ("harder tokens do get more latents" if partial >= 0.1 else "harder tokens get fewer latents"
+              if partial <= -0.1 else "the budget does not follow difficulty")
 g_lo = min(v.estimate for v in gain.values())
 g_hi = max(v.estimate for v in gain.values())
 display(Markdown(f"""
 * The batch rule lets the number of active latents vary by token at the same average budget of $k$ = {S.k}:
   under the inference threshold the first seed's held-out tokens use from {int(l0_thr.min())} to {int(l0_thr.max())}
   latents (histograms above).
+* Where the budget goes: BatchTopK's per-token L0 has rank correlation {r[0, 2]:+.2f} with how badly a fixed TopK
+  budget reconstructs the token, {partial:+.2f} once the token's norm is held fixed (with the norm alone:
+  {r[0, 1]:+.2f}). Reading a partial correlation below 0.1 in size as none, beyond scale {difficulty}.
 * At this scale BatchTopK (batch rule) lowered held-out NMSE by {g_lo:.1f}% to {g_hi:.1f}% relative to TopK across the
   {len(gain)} (width, $k$) settings (mean over {len(SEEDS)} seeds); the weakest setting's 95% interval is
   {claims.claims[0].interval[0]:.2f}% to {claims.claims[0].interval[1]:.2f}% against a 1% margin: verdict
@@ -407,8 +425,8 @@ display(Markdown(f"""
 * The inference threshold is a single number. On the whole held-out split (all {len(np.unique(docs))} held-out
   documents, both sources) its L0 is {chk['err held-out %'].min():+.1f}% to {chk['err held-out %'].max():+.1f}% off $k$,
   on training tokens {chk['err train %'].min():+.1f}% to {chk['err train %'].max():+.1f}%: verdict
-  **{claims.claims[3].verdict}**. (An earlier version of this notebook measured it on two list articles only,
-  where the threshold overshot $k$ by 12-17%: held-out text unlike the training text, not the estimator.)
+  **{claims.claims[3].verdict}**. Held-out text unlike the training text moves this L0 for reasons that have
+  nothing to do with the estimator; the check on training tokens separates the two.
 * Scale caveat: {len(X):,} training tokens seen for {S.epochs} epoch ({n_steps} steps), at most {max(widths):,} latents;
   the paper used 1B tokens and up to 24k latents. The Δ LM claim needs the splice over seeds, which the quick
   preset cannot afford. `PRESET = "full"` runs the paper-like configuration on a GPU.

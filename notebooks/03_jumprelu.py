@@ -312,11 +312,11 @@ plt.show()
 #   a setting not reproduced on its own decides, else the one with the lowest lower bound).
 # * **Margins.** FVU: 1 percentage point of variance (as in notebook 00). "At least matches TopK" is a
 #   non-inferiority claim: JumpReLU's FVU may be worse by at most a 1-point tolerance, so the statistic is
-#   $\mathrm{FVU}_\text{TopK} - \mathrm{FVU}_\text{JumpReLU} + 1$ point with margin 0 (the old test had no
-#   tolerance; with none, a tie could never count as "matching"). Latents firing on > 10% of tokens: 1
-#   percentage point of the latents. Shrinkage keeps the old test's two parts as two rows: every ReLU-L1
+#   $\mathrm{FVU}_\text{TopK} - \mathrm{FVU}_\text{JumpReLU} + 1$ point with margin 0 (without a
+#   tolerance a tie could never count as "matching"). Latents firing on > 10% of tokens: 1
+#   percentage point of the latents. Shrinkage is tested in two rows: every ReLU-L1
 #   $\gamma$ above every JumpReLU $\gamma$ (margin 2 points of $\gamma$), and JumpReLU's largest $\gamma$ at
-#   most 1.05 (the old 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
+#   most 1.05 (a 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
 # * **Δ LM loss** needs a splice of at least 32 held-out sequences for every JumpReLU and ReLU-L1 SAE and
 #   seed; where the preset cannot afford it (quick), the claim is inconclusive for budget.
 

@@ -1,4 +1,4 @@
-"""Project-level promises: environment.yml mirrors pyproject.toml; notebooks are paired and in sync."""
+"""Project-level promises: environment.yml mirrors pyproject.toml; notebooks are paired and in sync; the docs link to what exists."""
 import re
 import tomllib
 from pathlib import Path
@@ -38,3 +38,55 @@ def test_notebook_pair_in_sync(py):
     assert src == ran, f"{py.name} changed since {ipynb.name} was executed: run ./run_all.sh {py.stem}"
     claims = [c for c in jupytext.read(ipynb).cells if "NBVAL_CHECK_OUTPUT" in c.source]
     assert claims and claims[-1].outputs, "the claims cell must be marked # NBVAL_CHECK_OUTPUT and executed"
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_relative_links_in_the_docs_point_to_files_that_exist(doc):
+    targets = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", doc.read_text())
+    missing = [t for t in targets if not (doc.parent / t.split("#")[0]).exists()]
+    assert targets and not missing, missing
+
+
+def test_every_saelib_name_the_glossary_cites_exists():
+    import importlib
+
+    from saelib import TrainConfig
+    from saelib.metrics.reconstruction import Evaluation
+
+    text = (ROOT / "docs" / "glossary.md").read_text()
+    unresolved = []
+    for name in sorted(set(re.findall(r"`(saelib(?:\.\w+)+)`", text))):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):   # the longest importable module, then attributes
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ImportError:
+                continue
+            try:
+                for attr in parts[cut:]:
+                    obj = getattr(obj, attr)
+            except AttributeError:
+                unresolved.append(name)
+            break
+    for cls_name, cls in (("Evaluation", Evaluation), ("TrainConfig", TrainConfig)):
+        for attr in re.findall(rf"`{cls_name}\.(\w+)`", text):
+            if attr not in getattr(cls, "__annotations__", {}) and not hasattr(cls, attr):
+                unresolved.append(f"{cls_name}.{attr}")
+    assert not unresolved, unresolved
+
+
+EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.py"))
+
+
+@pytest.mark.parametrize("py", EXERCISE_NOTEBOOKS, ids=[p.stem for p in EXERCISE_NOTEBOOKS])
+def test_exercise_pair_in_sync_and_stored_without_outputs(py):
+    """An exercise's .ipynb (what a student opens) carries its .py's cells and no outputs (they would give answers away)."""
+    ipynb = py.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} missing: jupytext --to ipynb {py.relative_to(ROOT)}"
+    src, nb = jupytext.read(py), jupytext.read(ipynb)
+    assert [c.source.strip() for c in src.cells] == [c.source.strip() for c in nb.cells], \
+        f"{py.name} changed since {ipynb.name} was written: jupytext --to ipynb {py.relative_to(ROOT)}"
+    assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
