@@ -37,7 +37,7 @@ def finetune_lm(base: str = DEFAULT_LM, corpus: str = "local:gensim-lee", n_step
     constant ``lr``, ``n_steps`` steps of ``batch_size`` chunks of ``ctx_len`` tokens (the first chunks of
     the train split in chunk ``order``), each chunk seen once, in fp32. ``bf16=True`` runs it under bf16 autocast
     on CPU: fast only where the CPU has bf16 units (AMX, AVX-512-BF16), about 20x slower than fp32 on an AVX2 CPU
-    (8 steps of 2 x 128 tokens at 135M parameters: 505 s, against ~20 s in fp32), and its rounding differs from
+    (8 steps of 2 x 128 tokens at 135M parameters: 505 s, against 37 s in fp32 with the model load), and its rounding differs from
     one CPU to another, so the fine-tuned weights would too. Saved with ``save_pretrained`` under
     ``cache_dir()/lm/finetuned-<key>`` (with ``finetune.json``: settings and per-step losses);
     returns that folder, which :func:`saelib.data.lm.load_lm` and :func:`saelib.data.harvest.harvest` accept.
