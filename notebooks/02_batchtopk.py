@@ -240,10 +240,10 @@ log_axis(axes[2], "x", ticks=(0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5))
 axes[2].legend(fontsize=9)
 save_figure(fig, NB, "latents_per_token")
 plt.show()
-r = np.corrcoef(np.stack([rankdata(v.numpy()) for v in (l0_thr.float(), dev, rel_err)]))
-partial = (r[0, 2] - r[0, 1] * r[1, 2]) / np.sqrt((1 - r[0, 1] ** 2) * (1 - r[1, 2] ** 2))
-print(f"rank correlation of BatchTopK's L0 with ‖x − mean‖: {r[0, 1]:+.2f}; with TopK's relative error: "
-      f"{r[0, 2]:+.2f}; with the relative error at fixed norm (partial): {partial:+.2f} ({len(dev):,} held-out tokens)")
+rho = np.corrcoef(np.stack([rankdata(v.numpy()) for v in (l0_thr.float(), dev, rel_err)]))
+partial = (rho[0, 2] - rho[0, 1] * rho[1, 2]) / np.sqrt((1 - rho[0, 1] ** 2) * (1 - rho[1, 2] ** 2))
+print(f"rank correlation of BatchTopK's L0 with ‖x − mean‖: {rho[0, 1]:+.2f}; with TopK's relative error: "
+      f"{rho[0, 2]:+.2f}; with the relative error at fixed norm (partial): {partial:+.2f} ({len(dev):,} held-out tokens)")
 
 # %% [markdown]
 # **Which tokens get many latents, and which get few?** The held-out tokens with the most and the
@@ -414,9 +414,9 @@ display(Markdown(f"""
 * The batch rule lets the number of active latents vary by token at the same average budget of $k$ = {S.k}:
   under the inference threshold the first seed's held-out tokens use from {int(l0_thr.min())} to {int(l0_thr.max())}
   latents (histograms above).
-* Where the budget goes: BatchTopK's per-token L0 has rank correlation {r[0, 2]:+.2f} with how badly a fixed TopK
+* Where the budget goes: BatchTopK's per-token L0 has rank correlation {rho[0, 2]:+.2f} with how badly a fixed TopK
   budget reconstructs the token, {partial:+.2f} once the token's norm is held fixed (with the norm alone:
-  {r[0, 1]:+.2f}). Reading a partial correlation below 0.1 in size as none, beyond scale {difficulty}.
+  {rho[0, 1]:+.2f}). Reading a partial correlation below 0.1 in size as none, beyond scale {difficulty}.
 * At this scale BatchTopK (batch rule) lowered held-out NMSE by {g_lo:.1f}% to {g_hi:.1f}% relative to TopK across the
   {len(gain)} (width, $k$) settings (mean over {len(SEEDS)} seeds); the weakest setting's 95% interval is
   {claims.claims[0].interval[0]:.2f}% to {claims.claims[0].interval[1]:.2f}% against a 1% margin: verdict
