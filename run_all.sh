@@ -57,10 +57,11 @@ run_tests() {
   local args=("$@") strict=() out rc=0
   [[ ${#args[@]} -eq 0 ]] && args=(tests notebooks)
   # Claims cells are compared in full on the CPU that made the stored outputs (every figures/*/run.json names
-  # it); on another CPU, on verdicts and checks, and the moved estimates are reported after the run.
+  # it). On another CPU nbval compares which claims and checks were made and the checks' results; afterwards
+  # a verdict that turned over fails the run and every other move is reported (saelib/companion/host.py).
   if ! $PY -m saelib.companion.host reference; then
-    echo "== this CPU ($($PY -m saelib.companion.host key)) did not make the stored outputs:" \
-         "claims cells are compared on verdicts and checks, estimates masked (tests/nbval_verdicts_only.cfg) =="
+    echo "== this CPU ($($PY -m saelib.companion.host key)) did not make the stored outputs: claims cells are" \
+         "compared on claims and checks, estimates and verdicts masked (tests/nbval_verdicts_only.cfg) =="
     strict=(--nbval-sanitize-with tests/nbval_verdicts_only.cfg)
   fi
   # The notebooks write their figures and claims to a temporary folder, never over the stored ones.
@@ -69,7 +70,7 @@ run_tests() {
     "${strict[@]}" || rc=$?
   if [[ " ${args[*]} " == *notebooks* ]]; then
     echo "== this run's claims.json against the stored ones =="
-    $PY -m saelib.companion.host compare "$out"
+    $PY -m saelib.companion.host compare "$out" || rc=1
   fi
   rm -rf "$out"
   return $rc
