@@ -25,7 +25,7 @@
 SOLUTIONS = False  # CI sets this to True: the reference answers replace yours, so the checks are known to pass
 
 # %%
-import math
+import math  # noqa: F401  (for your answers: math.nan)
 
 import numpy as np
 import torch
