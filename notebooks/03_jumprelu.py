@@ -172,7 +172,8 @@ print("max relative error per bandwidth:", {k: f"{v:.1%}" for k, v in err.items(
 # * the $\lambda$ grid is fixed from a pilot's *training-set* L0, before any held-out evaluation, so that
 #   every JumpReLU setting can be compared with TopK: seed 1, the first 20k training tokens,
 #   $\lambda$ = 0.3, 1, 3 gave L0 61.4, 27.0, 13.4; interpolated in log–log, L0 50, 32 and 20 (inside TopK's
-#   $k$ range 16–64) need $\lambda$ ≈ 0.41, 0.78, 1.60, rounded to the preset's 0.4, 0.8, 1.6;
+#   $k$ range 16–64) need $\lambda$ ≈ 0.41, 0.78, 1.60, rounded to the preset's 0.4, 0.8, 1.6
+#   (`scripts/pilot_03_lambda_grid.py` reruns the pilot);
 # * ReLU-L1 is the L1 SAE of notebook 00 (decoder rows at unit norm); TopK uses AuxK.
 # * Held-out metrics are measured on the whole held-out split (all its documents, both sources).
 

@@ -85,16 +85,18 @@ def compare(before: Path, after: Path) -> list[str]:
         old = before / name / "claims.json"
         if not old.exists() or old.read_bytes() == new.read_bytes():
             continue
-        a, b = _claims(before, name), _claims(after, name)
-        moved_verdicts = [f"'{x['claim']}' {x['verdict']} -> {y['verdict']}" for x, y in zip(a, b) if x["verdict"] != y["verdict"]]
+        a = {c["claim"]: c for c in _claims(before, name)}
+        b = {c["claim"]: c for c in _claims(after, name)}
+        pairs = [(a[c], b[c]) for c in a if c in b]   # matched by claim, as in contradictions()
+        moved_verdicts = [f"'{x['claim']}' {x['verdict']} -> {y['verdict']}" for x, y in pairs if x["verdict"] != y["verdict"]]
         moved, largest = 0, 0.0
-        for x, y in zip(a, b):
+        for x, y in pairs:
             for u, v in zip([x["estimate"], *(x["interval"] or [])], [y["estimate"], *(y["interval"] or [])]):
                 if u != v and u is not None and v is not None and math.isfinite(u) and math.isfinite(v):
                     moved, largest = moved + 1, max(largest, abs(u - v))
         lines.append(f"{name}: {len(moved_verdicts)} verdict(s) changed{': ' if moved_verdicts else ''}"
                      f"{'; '.join(moved_verdicts)}; {moved} number(s) moved, largest by {largest:.3g}"
-                     + ("" if len(a) == len(b) else f"; {len(a)} claims before, {len(b)} after"))
+                     + ("" if a.keys() == b.keys() else f"; {len(a)} claims before, {len(b)} after"))
     return lines
 
 
