@@ -40,7 +40,7 @@ def test_notebook_pair_in_sync(py):
     assert claims and claims[-1].outputs, "the claims cell must be marked # NBVAL_CHECK_OUTPUT and executed"
 
 
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "exercises" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
