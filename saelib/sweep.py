@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from .data.harvest import Activations
-from .metrics.reconstruction import Evaluation, evaluate
+from .metrics.reconstruction import evaluate
 from .metrics.splice import Splice
 from .sae import SAE
 from .metrics.uncertainty import Interval, paired_t_interval

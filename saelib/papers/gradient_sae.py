@@ -21,8 +21,7 @@ import torch
 from torch import Tensor
 
 from ..data.lm import LMTail, logit_lens, unembedding
-from ..sae import SAE
-from ..sparsifiers.gradient_topk import GradientTopK, with_gradients
+from ..sparsifiers.gradient_topk import GradientTopK
 from ..train import TrainState
 from ..utils import check_range
 
