@@ -118,8 +118,9 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # AuxK (instead of Gao's 10M), $k_\text{aux} = d/2$. The paper trains far longer and wider (up to 34M
 # latents). The numbers this gives are printed below the next cell.
 #
-# **Seeds (issue 11).** A claim that one training rule beats another needs seed-to-seed variation: the SAEs
-# are trained with the same seeds `S.seeds` and the same data order per seed. The 4-minute budget of this
+# **Seeds.** A claim that one training rule beats another needs seed-to-seed variation
+# ([`docs/glossary.md`](../docs/glossary.md)): the SAEs are trained with the same seeds `S.seeds` and the same
+# data order per seed. The 4-minute budget of this
 # notebook holds three seeds only at $k$ = `S.k` (`S.seed_ks`) and only without auxiliary losses; the SAEs
 # with auxiliary losses get the seeds `S.aux_seeds`, the other $k$ of `S.ks` the first seed only, for the
 # curves (three seeds for the auxiliary-loss SAEs did not fit the budget; the `full` preset seeds
@@ -424,13 +425,13 @@ chk.round(2)
 # ## 8 · Claims check
 #
 # Each claim's statistic, direction, margin and uncertainty, fixed before running (the verdict model of
-# `saelib.companion.claims`; issue 11 ported the old tests without changing what they compare):
+# `saelib.companion.claims`, taught in [`docs/glossary.md`](../docs/glossary.md)):
 # * **FC near zero dead**: per FC SAE at $k$ = `S.k` (uniform and Zipf, with and without aux_zipf), the
-#   ceiling of 1% (the old criterion) minus the % of latents dead on the held-out split, paired t-interval
+#   ceiling of 1% (the claim's "near zero") minus the % of latents dead on the held-out split, paired t-interval
 #   over the seeds; margin 0 (at most 1% dead counts). Aggregate: the weakest setting (`weakest_setting`).
 #   Here and below, a setting trained with fewer than 3 seeds has no interval: the claim is then
 #   inconclusive (budget) unless a seeded setting is already *not reproduced*, which refutes "at every setting".
-# * **MC/FC fewer dead than TopK**: the same 7 comparisons as before (MC, FC-uniform, FC-zipf vs TopK without
+# * **MC/FC fewer dead than TopK**: 7 comparisons (MC, FC-uniform, FC-zipf vs TopK without
 #   auxiliary loss; MC+AuxK, MC+aux_zipf, FC+aux_zipf vs TopK+AuxK), each the per-seed difference
 #   dead % (TopK) − dead % (rule), paired t over the seeds; margin one latent ($100/F$ percentage points, the
 #   smallest difference there can be). Aggregate: the weakest comparison. **Precondition: both TopK
@@ -441,11 +442,11 @@ chk.round(2)
 #   margin notebook 02 uses for the same comparison, MC being BatchTopK). Aggregate: the weakest setting.
 # * **Zipf law**: per SAE (TopK and MC at $k$ = `S.k`, first seed: a claim about fixed trained SAEs), $R^2$ of
 #   the log–log fit over the live latents minus 0.8, bootstrap over held-out documents (`grouped_bootstrap`,
-#   `S.n_boot` resamples); margin 0.1, so that $R^2 \ge 0.9$ (the old criterion) is reproduced and
-#   $0.8 < R^2 < 0.9$ (the old "partly") partly. Aggregate: the weakest SAE.
+#   `S.n_boot` resamples); margin 0.1, so that $R^2 \ge 0.9$ is reproduced and $0.8 < R^2 < 0.9$ partly.
+#   Aggregate: the weakest SAE.
 # * **Threshold**: per MC and FC SAE (first seed), 100 (L0 threshold / L0 batch rule − 1) on the held-out
-#   split, an equivalence within 5% (the old tolerance), bootstrap over held-out documents; aggregate: the
-#   weakest SAE. The old "partly if on training tokens only" is now a check (as in notebook 02).
+#   split, an equivalence within 5%, bootstrap over held-out documents; aggregate: the weakest SAE. The same
+#   comparison on training tokens is a check, not a claim (as in notebook 02).
 
 # %%
 def seed_values(label: str, col: str) -> np.ndarray:

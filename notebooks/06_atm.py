@@ -392,12 +392,12 @@ plt.show()
 #   points, so 0.1 points is about the smallest difference that is one word rather than rounding.
 # * **The masking itself lowers absorption**: ATM vs its own ReLU-L1 base at matched L0, the only
 #   comparison that isolates the mask. Statistic: per seed, the relative drop
-#   100 × (1 − absorption(ATM) / absorption(ReLU-L1)), in percent; margin 20% (the old threshold).
-#   Precondition: ReLU-L1 has some absorption in every seed (else there is nothing to lower). This row was
-#   added after the first (single-seed) run of the older version showed ATM and ReLU-L1 almost equal; it is
-#   ported unchanged.
+#   100 × (1 − absorption(ATM) / absorption(ReLU-L1)), in percent; margin 20%.
+#   Precondition: ReLU-L1 has some absorption in every seed (else there is nothing to lower). This row is
+#   ours, not the paper's, and was posed after a first single-seed run had shown ATM and ReLU-L1 almost
+#   equal; its statistic and margin have not changed since.
 # * **Reconstruction comparable** (an equivalence claim): per seed, 100 × (FVU(ATM) / FVU(ReLU-L1) − 1) at
-#   matched L0, in percent; reproduced if the whole interval lies inside ±10% (the old threshold), not
+#   matched L0, in percent; reproduced if the whole interval lies inside ±10%, not
 #   reproduced if wholly outside. Cosines printed with the paper's 0.973.
 #
 # Checks (shown, never counted as reproductions):

@@ -192,8 +192,7 @@ train_curve.round(3)
 # Architectures must be compared at the same sparsity: we first train ReLU + L1 (λ fixed in the
 # preset, not tuned), measure its held-out L0, and then train TopK with $k$ = that L0 (rounded).
 # Width `arch_width`, `arch_seeds` seeds each, the same seeds and data order for both arms, so that
-# each disjoint pair of ReLU seeds has a TopK counterpart. (An earlier version also trained
-# BatchTopK here, outside any claim; it is left out to keep the notebook within its budget.)
+# each disjoint pair of ReLU seeds has a TopK counterpart.
 
 # %%
 arch_seeds = list(range(S.arch_seeds))
@@ -344,12 +343,12 @@ compare
 # effect. With [lo, hi] the interval in the claimed direction: reproduced if lo ≥ m, partly if
 # 0 < lo < m, not reproduced if lo ≤ 0 and hi < m, inconclusive otherwise.
 # * *falls with width*: shared(narrowest) − shared(widest), TopK k = 32; the Spearman ρ(width, shared)
-#   of the old test is reported beside it, not scored.
+#   is reported beside it, not scored.
 # * *rises with training*: shared(final) − shared(first snapshot, half an epoch in) at `arch_width`;
 #   the Spearman ρ(tokens, shared) is reported beside it.
 # * *ReLU ≥ TopK at matched L0*: shared(ReLU-L1) − shared(TopK, k = ReLU's mean L0 rounded), same seeds.
 #
-# Each has the precondition of the old test: some latent must be shared in at least one of the two
+# Each has a precondition: some latent must be shared in at least one of the two
 # arms (0 vs 0 is no evidence either way: inconclusive). One check validates the metric: an SAE
 # matched against itself shares every live latent.
 

@@ -266,8 +266,7 @@ plt.show()
 # configuration the init seeds of the preset:
 #
 # * **by L0**: TopK with $k$ in the preset's `S.llm_ks` (in the settings printed at the top);
-# * **by architecture**: ReLU + L1 (one coefficient; its L0 is whatever it reaches). (An earlier version
-#   also trained BatchTopK here, outside any claim; it is left out to keep the notebook in its budget.)
+# * **by architecture**: ReLU + L1 (one coefficient; its L0 is whatever it reaches).
 #
 # *Scale (quick preset):* 512 latents, 2 epochs over the training harvest (the cell prints tokens and
 # steps), two seeds (one pair); the paper used 16k latents and 500M tokens on Pythia-160M. Expect lower
@@ -364,21 +363,20 @@ compare.round(3)
 # inconclusive otherwise; an *equivalence* ("≈ the paper's value") is reproduced if the interval lies
 # inside [−m, m], not reproduced if wholly outside, inconclusive otherwise.
 #
-# * *tracks* (effect, m = 0.8, the old "reproduced" threshold): Pearson r between PW-MCC and GT-MCC
-#   over the training snapshots of the paper setting, both SAEs pooled as before, one r per disjoint
+# * *tracks* (effect, m = 0.8): Pearson r between PW-MCC and GT-MCC
+#   over the training snapshots of the paper setting, both SAEs pooled, one r per disjoint
 #   pair; the interval is over the pairs' Fisher z.
 # * *the paper's numbers* (equivalence): PW-MCC − 0.95 for TopK with m = 0.05, PW-MCC − 0.61 for
-#   ReLU-L1 with m = 0.1 (whose value depends on its uncontrolled L0): the old tolerances.
+#   ReLU-L1 with m = 0.1 (wider, since its value depends on its uncontrolled L0).
 # * *TopK more consistent than ReLU-L1, synthetic* (effect): PW-MCC(TopK) − PW-MCC(ReLU-L1), paired on
-#   the same seed pairs. The old test had no margin; m = 0.05, the tolerance within which claim 2 calls
-#   two PW-MCCs equal.
+#   the same seed pairs; m = 0.05, the tolerance within which claim 2 calls two PW-MCCs equal.
 # * *TopK more consistent than ReLU-L1, LLM, at matched L0* (effect): per pair, TopK's PW-MCC at
 #   ReLU-L1's L0 (`saelib.sweep.at_matched_l0`: linear in log L0 between bracketing k; it refuses to
-#   extrapolate, which makes the claim inconclusive, where the old test fell back on the nearest k)
+#   extrapolate, which makes the claim inconclusive, rather than fall back on the nearest k)
 #   minus ReLU-L1's. m = 0.02, two points of PW-MCC: small against the range between the PW-MCC of two
 #   random dictionaries of the same shape (the floor) and the LLM values (both measured and printed
 #   below), the smallest gap we would call a ranking.
-# * *consistency depends on frequency* (effect on |ρ|, m = 0.3, the old threshold): Spearman ρ between a
+# * *consistency depends on frequency* (effect on |ρ|, m = 0.3): Spearman ρ between a
 #   latent's matched cosine to the other seed of its pair and its log firing density (alive latents of
 #   the pair's first seed, TopK k = 32), one ρ per disjoint pair, interval over the pairs' Fisher z; the
 #   claimed direction is the sign of the estimate (the paper claims a dependence, not its sign).
@@ -472,7 +470,7 @@ def freq_rho(r, a, b):
     return stats.spearmanr(np.log10(d[d > 0]), cons[d > 0])[0]
 
 
-rho = stats.spearmanr(np.log10(dens[live]), consistency[live])[0]  # the old statistic: seed 0 vs the other seeds
+rho = stats.spearmanr(np.log10(dens[live]), consistency[live])[0]  # shown when unpowered: seed 0 vs the other seeds
 iv = (fisher_t_interval([freq_rho(ref, a, b) for a, b in LLM_PAIRS], unit="disjoint seed pairs") if llm_powered
       else Interval(rho, math.nan, math.nan, 0, "not powered"))
 claims.add_claim("Consistency depends on latent frequency (LLM)",

@@ -446,13 +446,13 @@ pd.DataFrame({"steps per batch": steps}).T.round(4), pd.DataFrame({"mu_enc = nu_
 #   if some setting is *not reproduced* on its own ($lo \le 0$, $hi < m$) the claim is not reproduced (that setting
 #   is reported), otherwise the setting with the **lowest lower bound** decides (all 12 settings must clear the margin
 #   to reproduce). The same "every" rule joins the two
-#   activations or the two inequalities in the claims below. $m = 1\%$: the old test counted any
-#   lower MSE; a 1% relative gap is the smallest we would call "lower" rather than a tie.
+#   activations or the two inequalities in the claims below. $m = 1\%$: a 1% relative gap is the smallest we
+#   would call "lower" rather than a tie.
 # * *Advantage largest at low data*: per seed and activation, the relative gap $1 - \text{MSE}_\text{PAM}/\min(\text{MSE}_\text{tied}, \text{MSE}_\text{untied})$
 #   averaged over fractions $\le 10\%$ minus the same averaged over fractions $\ge 50\%$, in percent points
-#   (the old statistic, now per seed); both activations, the "every" rule. $m = 1$ pp, the same "not a tie" line.
+#   per seed; both activations, the "every" rule. $m = 1$ pp, the same "not a tie" line.
 # * *Fewer epochs*: per seed and activation, target = 1.05 x the worst final test MSE of the three methods in
-#   that seed (a level all reach, the old rule); statistic = (epochs the faster baseline needs to reach it) $-$
+#   that seed (a level all reach); statistic = (epochs the faster baseline needs to reach it) $-$
 #   (epochs PAM-SGD needs); both activations, the "every" rule. $m = 1$ epoch, the resolution of the measurement.
 # * *k-means + local PCA ($C=16$, $r=15$) < TopK SAE < k-means AE ($C=256$)* in test MSE: per seed, the relative MSE
 #   reduction of each inequality (local PCA vs SAE, SAE vs k-means), in %; both inequalities, the "every"
@@ -460,9 +460,7 @@ pd.DataFrame({"steps per batch": steps}).T.round(4), pd.DataFrame({"mu_enc = nu_
 #   inconclusive with the reason "budget" and the seed-0 numbers are shown.
 # * *Power-diagram identity* (top-k pre-activations = k nearest power sites, on the 2-D grids and every MNIST test
 #   digit): an algebraic identity, so a **check**, not a reproduction.
-#
-# What changed from the old table: verdicts now carry seed uncertainty (3 seeds, was 2 and a point estimate),
-# "all / more than half of the settings" is replaced by the "every setting" rule over per-setting intervals, and the identity moved to the checks.
+
 
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)

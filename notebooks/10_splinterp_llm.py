@@ -232,9 +232,7 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 #   non-zero codes in percent points of the latents; every fraction by the same rule; $m = 1$ pp. Precondition: the
 #   codes are sparse at all, i.e. every method's seed-mean non-zero fraction at 100% data is at most 25% of the latents
 #   (a code with more active latents than that is a dense autoencoder, and "sparser" is then not the paper's claim).
-#
-# What changed from the old table: `n_seeds` = 3 seeds with intervals instead of one seed, the "every setting" rule
-# instead of "all / more than half of the settings", and the sparsity precondition.
+
 
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
