@@ -20,7 +20,7 @@ Names in the code, and what the papers call them:
 * the sparsifier (activation function): ``sparsifier`` (SAE), ``arch`` (sweep runs); ``cfg.json``
   stores it as both ``sparsifier`` and SAELens's ``architecture``.
 
-Concepts (L0, FVU, Delta LM loss, dead latents, ...) are defined in ``shared/papers/README.md``.
+Concepts (L0, FVU, Delta LM loss, dead latents, ...) are defined in ``docs/glossary.md``.
 """
 from .sparsifiers import SPARSIFIERS, Sparsifier, make_sparsifier, register
 from .checkpoint import CheckpointError

@@ -7,7 +7,7 @@
 
 One row per run with the columns in :data:`COLUMNS`: the grid coordinates (arch, width, k,
 lam) and the metrics of :func:`saelib.metrics.reconstruction.evaluate` on held-out activations (definitions in
-``shared/papers/README.md``: NMSE and FVU are the same number, both names are kept so plots
+``docs/glossary.md``: NMSE and FVU are the same number, both names are kept so plots
 can use the paper's axis label). TopK-family sparsifiers take ``k`` and train on the sparse
 fast path; the others (ReLU-L1, JumpReLU) take ``lam`` = ``TrainConfig.sparsity_coeff``.
 """

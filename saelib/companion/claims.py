@@ -1,6 +1,6 @@
 """The claims table: each paper claim, the number measured here, and a verdict computed from it.
 
-The verdict model (``shared/DESIGN.md``; :func:`decide`). A claim states beforehand its statistic,
+The verdict model (``docs/uncertainty.md``; :func:`decide`). A claim states beforehand its statistic,
 its direction, a decision margin m >= 0 and where its uncertainty comes from. With [lo, hi] the
 interval of the effect *in the claimed direction*:
 

@@ -30,7 +30,7 @@ BUDGET_MIN = {"00_quickstart": 4, "01_llama_scope": 5, "02_batchtopk": 3, "03_ju
 OUTPUTS = (":!figures", ":!notebooks/*.ipynb", ":!README.md")
 """What a run itself rewrites: left out of ``dirty`` (which says whether the *code* that ran was committed)."""
 PEAK_RSS_LIMIT_MIB = 4096
-"""The resident-memory goal for one notebook's kernel (DESIGN.md)."""
+"""The resident-memory goal for one notebook's kernel, 4 GiB (the project's budget)."""
 CONTENDED_CORES = 0.25
 """A run is marked "under load" when other processes used more than this many cores on average while it ran."""
 PACKAGES = ("torch", "transformers", "datasets", "numpy", "scipy", "scikit-learn", "safetensors", "papermill")

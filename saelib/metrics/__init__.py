@@ -1,4 +1,4 @@
-"""Metrics, one module per idea (definitions in ``shared/papers/README.md`` and the glossary):
+"""Metrics, one module per idea (definitions in ``docs/glossary.md``):
 
 * ``reconstruction``: L0, FVU, :func:`evaluate` (dead fraction, densities, shrinkage ratio; under the
   batch or the inference rule);

@@ -1,4 +1,4 @@
-"""Reconstruction metrics of one SAE on held-out activations (definitions in shared/papers/README.md).
+"""Reconstruction metrics of one SAE on held-out activations (definitions in docs/glossary.md).
 
 * L0 = mean number of non-zero latents per token.
 * FVU = sum ||x - x_hat||^2 / sum ||x - mean(x)||^2 over a held-out set; explained variance = 1 - FVU.
@@ -64,7 +64,7 @@ class PerSequence:
 
 @dataclass(frozen=True)
 class Evaluation:
-    """Held-out metrics of one SAE (definitions in ``shared/papers/README.md``).
+    """Held-out metrics of one SAE (definitions in ``docs/glossary.md``).
 
     * ``l0``: mean active latents per token; ``fvu`` (= NMSE): sum ||x - x_hat||^2 / sum ||x - mean||^2;
       ``mse``: mean squared error per entry, sum ||x - x_hat||^2 / (N d).
