@@ -233,6 +233,9 @@ display(page)
 # %% [markdown]
 # ## 7 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim below fixes, before the run that scores it, its statistic, direction, margin and
 # uncertainty. All four compare two training methods, so the uncertainty is seed-to-seed: every SAE is
 # trained with the same seeds for both kinds, and the interval is a paired t-interval (95%) over the

@@ -543,8 +543,11 @@ pd.DataFrame({"stage": list(times), "wall seconds": np.round(list(times.values()
 # %% [markdown]
 # ## 8 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim states its statistic, direction, margin and uncertainty *before* the numbers come in
-# (`shared/DESIGN.md`): with $[lo, hi]$ the 95% interval of the effect in the claimed direction it is
+# (the verdict model, `saelib.companion.claims`): with $[lo, hi]$ the 95% interval of the effect in the claimed direction it is
 # **reproduced** if $lo \ge m$, **partly** if $0 < lo < m$, **not reproduced** if $lo \le 0$ and $hi < m$,
 # **inconclusive** if the interval straddles the margin or a precondition fails (an equivalence claim:
 # reproduced if the interval lies inside $[-m, m]$).

@@ -283,6 +283,9 @@ chk.round(2)
 # %% [markdown]
 # ## 6 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim's statistic, direction, margin and uncertainty are fixed here, before the run that scores
 # them (verdict model: `saelib.companion.claims`).
 #

@@ -301,6 +301,9 @@ plt.show()
 # %% [markdown]
 # ## 7 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim fixes, before the run that scores it, its statistic, direction, margin and uncertainty.
 # All of them compare training methods (or one method over its sweep), so the uncertainty is
 # seed-to-seed: every SAE is trained with the same seeds, and each interval is a paired t-interval (95%)

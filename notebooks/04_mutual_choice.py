@@ -424,8 +424,11 @@ chk.round(2)
 # %% [markdown]
 # ## 8 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim's statistic, direction, margin and uncertainty, fixed before running (the verdict model of
-# `saelib.companion.claims`, taught in [`docs/glossary.md`](../docs/glossary.md)):
+# `saelib.companion.claims`):
 # * **FC near zero dead**: per FC SAE at $k$ = `S.k` (uniform and Zipf, with and without aux_zipf), the
 #   ceiling of 1% (the claim's "near zero") minus the % of latents dead on the held-out split, paired t-interval
 #   over the seeds; margin 0 (at most 1% dead counts). Aggregate: the weakest setting (`weakest_setting`).

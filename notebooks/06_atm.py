@@ -375,6 +375,9 @@ plt.show()
 # %% [markdown]
 # ## 6 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # The verdict model (`saelib.companion.claims`): each claim states its statistic, direction, margin $m$ and
 # uncertainty before the run; with $[lo, hi]$ the 95% interval of the effect in the claimed direction it is
 # *reproduced* if $lo \ge m$, *partly* if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$, and

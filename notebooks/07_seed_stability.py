@@ -336,6 +336,9 @@ compare
 # %% [markdown]
 # ## 11 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim is one statistic, fixed before the run that scores it, measured on each disjoint pair of
 # seeds $(0,1), (2,3), (4,5)$ and summarised by a t-interval (95%) over those independent pairs.
 # All three are effects in percentage points (pp) of latents shared, with margin **m = 2 pp**: at the

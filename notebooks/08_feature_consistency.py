@@ -356,6 +356,9 @@ compare.round(3)
 # %% [markdown]
 # ## 7 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim is one statistic, fixed before the run that scores it, measured on each disjoint pair of
 # seeds and summarised by a 95% t-interval over the pairs (seeds are the uncertainty: these are claims
 # about training methods). With [lo, hi] the interval in the claimed direction and margin m: an

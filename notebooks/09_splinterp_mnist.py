@@ -432,6 +432,9 @@ pd.DataFrame({"steps per batch": steps}).T.round(4), pd.DataFrame({"mu_enc = nu_
 # %% [markdown]
 # ## 5 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # Each claim is scored by the verdict model (`saelib.companion.claims`): with $[lo, hi]$ the 95% interval of the
 # effect in the claimed direction and $m$ the smallest effect that counts, *reproduced* if $lo \ge m$, *partly*
 # if $0 < lo < m$, *not reproduced* if $lo \le 0$ and $hi < m$, *inconclusive* if the interval straddles $m$.

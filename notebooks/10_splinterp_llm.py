@@ -214,6 +214,9 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # %% [markdown]
 # ## 4 · Claims check
 #
+# How an interval and a margin become a verdict, and why one seed is not enough, are explained once in
+# [`docs/uncertainty.md`](../docs/uncertainty.md); the terms are in [`docs/glossary.md`](../docs/glossary.md).
+#
 # The verdict model and the statistics are those of notebook 09 (specified before the run; the first three
 # claims come from the same function, `saelib.companion.pam_claims.add_pam_claims`): with $[lo, hi]$
 # the 95% interval of the effect in the claimed direction and $m$ the smallest effect that counts,

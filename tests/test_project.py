@@ -40,10 +40,12 @@ def test_notebook_pair_in_sync(py):
     assert claims and claims[-1].outputs, "the claims cell must be marked # NBVAL_CHECK_OUTPUT and executed"
 
 
-DOCS = [ROOT / "README.md", ROOT / "exercises" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "exercises" / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+        *sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")), *sorted((ROOT / "exercises").glob("[0-9][0-9]_*.py"))]
+"""Every page a reader follows links from: the README, the docs, and the notebooks' and exercises' markdown."""
 
 
-@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_in_the_docs_point_to_files_that_exist(doc):
     targets = re.findall(r"\]\(((?!https?:|#)[^)\s]+)\)", doc.read_text())
     missing = [t for t in targets if not (doc.parent / t.split("#")[0]).exists()]
