@@ -52,13 +52,14 @@ def test_relative_links_in_the_docs_point_to_files_that_exist(doc):
     assert not missing, missing
 
 
-def test_every_saelib_name_the_glossary_cites_exists():
+@pytest.mark.parametrize("page", ["glossary.md", "uncertainty.md"])
+def test_every_saelib_name_the_glossary_cites_exists(page):
     import importlib
 
     from saelib import TrainConfig
     from saelib.metrics.reconstruction import Evaluation
 
-    text = (ROOT / "docs" / "glossary.md").read_text()
+    text = (ROOT / "docs" / page).read_text()
     unresolved = []
     for name in sorted(set(re.findall(r"`(saelib(?:\.\w+)+)`", text))):
         parts = name.split(".")
@@ -78,6 +79,26 @@ def test_every_saelib_name_the_glossary_cites_exists():
             if attr not in getattr(cls, "__annotations__", {}) and not hasattr(cls, attr):
                 unresolved.append(f"{cls_name}.{attr}")
     assert not unresolved, unresolved
+
+
+def test_the_numbers_docs_uncertainty_quotes_are_those_of_the_committed_outputs():
+    """docs/uncertainty.md quotes no number by hand: each sentence scripts/uncertainty_figure.py writes from
+    figures/*/claims.json and the notebooks' stored outputs is on the page, word for word (line breaks aside).
+    When this fails, run the script and paste the sentences it prints (and commit the figures it writes)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("uncertainty_figure", ROOT / "scripts" / "uncertainty_figure.py")
+    mod = sys.modules.setdefault("uncertainty_figure", importlib.util.module_from_spec(spec))
+    spec.loader.exec_module(mod)
+    claims = mod.load_claims()
+    sentences = mod.page_sentences(claims, mod.equivalence_in_sources(),
+                                   [mod.steering_example(claims), mod.width_example(claims)])
+    page = " ".join((ROOT / "docs" / "uncertainty.md").read_text().split())
+    missing = [s for s in sentences if " ".join(s.split()) not in page]
+    assert not missing, missing
+    for png in ("claim_intervals", "one_seed"):
+        assert (ROOT / "figures" / "uncertainty" / f"{png}.png").stat().st_size < 300_000
 
 
 EXERCISE_NOTEBOOKS = sorted((ROOT / "exercises").glob("[0-9][0-9]_*.py"))

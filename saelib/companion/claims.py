@@ -106,6 +106,8 @@ class Claim:
     n_seeds: int | None = None
     uncertainty: str | None = None
     precondition: str | None = None
+    test: str = "effect"
+    """Which rule of :func:`decide` scored it: ``"effect"`` or ``"equivalence"`` (``add_claim``'s ``kind``)."""
 
 
 @dataclass
@@ -142,7 +144,7 @@ class ClaimsTable:
             return None if math.isnan(v) else float(v)
         self.claims.append(Claim(claim, paper, measured, verdict, "claim", statistic, finite(interval.estimate),
                                  [finite(interval.lo), finite(interval.hi)], margin, direction, n_seeds, uncertainty,
-                                 None if holds else f"failed: {reason}"))
+                                 None if holds else f"failed: {reason}", kind))
         return verdict
 
     def add_check(self, check: str, passed: bool, measured: str = "") -> bool:

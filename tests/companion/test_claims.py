@@ -106,3 +106,15 @@ def test_weakest_setting_scores_the_claim_on_its_weakest_setting():
     assert weakest_setting({"a": ok, "b": missing}, margin=1.0)[0] == "b"
     assert weakest_setting({"a": fails, "b": missing}, margin=1.0)[0] == "a"
     assert weakest_setting({}, margin=1.0) == (None, NO_SETTING)
+
+
+def test_saved_claims_say_which_rule_scored_them(tmp_path, monkeypatch):
+    """``test`` records add_claim's ``kind``, so a reader of claims.json can re-apply decide (docs/uncertainty.md)."""
+    monkeypatch.setenv("SAELIB_FIGURES", str(tmp_path))
+    t = ClaimsTable("99_test", "quick", 0)
+    iv = Interval(0.02, -0.03, 0.05, 3, "t")
+    assert t.add_claim("A is comparable to B", "x", iv, 0.1, "greater", "seeds", 3, kind="equivalence") == "reproduced"
+    assert t.add_claim("A beats B", "x", iv, 0.1, "greater", "seeds", 3) == "not reproduced"
+    rows = json.loads(t.save())["claims"]
+    assert [r["test"] for r in rows] == ["equivalence", "effect"]
+    assert all(decide(*r["interval"], r["margin"], r["test"], r["uncertainty"]) == r["verdict"] for r in rows)
