@@ -178,6 +178,6 @@ case "${1:-}" in
   smoke) shift; run_smoke "$@" ;;
   lock) lock ;;
   book) shift; run_book "$@" ;;
-  -h|--help) sed -n 2,6p "$0" ;;
+  -h|--help) sed -n 2,7p "$0" ;;
   *) run_notebooks "$@" ;;
 esac
