@@ -4,6 +4,7 @@
 #   ./run_all.sh test [PYTEST ARGS]                     unit tests + nbval over the notebooks (what CI runs)
 #   ./run_all.sh smoke [NOTEBOOK ...]                   every notebook's full preset, shrunk, on CPU (outputs in a temp folder)
 #   ./run_all.sh lock                                   re-resolve the dependencies into constraints.txt
+#   ./run_all.sh book [SPHINX ARGS]                     the static HTML book from the stored outputs (build/book/html)
 set -uo pipefail
 cd "$(dirname "$0")"
 ROOT=$(pwd)
@@ -149,10 +150,34 @@ run_smoke() {
   $PY -m saelib.companion.smoke "$@"
 }
 
+run_book() {
+  # README, the notebooks with their stored outputs (never executed), docs/*.md and the exercises as one static
+  # site: Sphinx + myst-nb + sphinx-book-theme (docs/book/conf.py, the order in docs/book/_toc.yml). Its tools
+  # live in .venv-book, pinned by docs/book/requirements.txt: no torch, and nothing is fetched while building.
+  # Warnings are errors (a broken link fails); the site is rebuilt from scratch, so every warning shows.
+  local venv="$ROOT/.venv-book" stamp t0
+  [[ -x "$venv/bin/python" ]] || python3 -m venv "$venv" || { echo "could not create .venv-book" >&2; exit 1; }
+  stamp="$venv/.book-installed-$(sha256sum docs/book/requirements.txt | cut -c1-16)"
+  if [[ ! -f "$stamp" ]]; then
+    echo "== installing the book's tools (once per docs/book/requirements.txt change; log in logs/book_install.log) =="
+    mkdir -p logs
+    { "$venv/bin/python" -m pip install -q --upgrade pip &&
+      "$venv/bin/python" -m pip install -q -r docs/book/requirements.txt; } > logs/book_install.log 2>&1 &&
+      touch "$stamp" || { tail -20 logs/book_install.log >&2; echo "installation of the book's tools failed" >&2; exit 1; }
+  fi
+  echo "== book =="
+  t0=$(date +%s)
+  rm -rf build/book
+  "$venv/bin/python" -m sphinx -b html -q -W --keep-going -c docs/book -d build/book/doctrees "$@" . build/book/html ||
+    { echo "book: the build failed (warnings are errors): see above" >&2; return 1; }
+  echo "   $(( $(date +%s) - t0 )) s; open $ROOT/build/book/html/index.html"
+}
+
 case "${1:-}" in
   test) shift; run_tests "$@" ;;
   smoke) shift; run_smoke "$@" ;;
   lock) lock ;;
-  -h|--help) sed -n 2,5p "$0" ;;
+  book) shift; run_book "$@" ;;
+  -h|--help) sed -n 2,7p "$0" ;;
   *) run_notebooks "$@" ;;
 esac

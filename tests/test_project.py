@@ -113,3 +113,52 @@ def test_exercise_pair_in_sync_and_stored_without_outputs(py):
     assert [c.source.strip() for c in src.cells] == [c.source.strip() for c in nb.cells], \
         f"{py.name} changed since {ipynb.name} was written: jupytext --to ipynb {py.relative_to(ROOT)}"
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+BOOK_TOC = ROOT / "docs" / "book" / "_toc.yml"
+
+
+def _book_pages():
+    """The book's pages in sidebar order (docnames: paths without suffix), globs expanded as Sphinx does."""
+    def entries(node):
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key, []):
+                yield child
+                yield from entries(child)
+
+    toc = yaml.safe_load(BOOK_TOC.read_text())
+    pages = [toc["root"]]
+    for e in entries(toc):
+        if "file" in e:
+            pages.append(e["file"])
+        elif "glob" in e:
+            docnames = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in ROOT.glob(e["glob"] + ".md"))
+            pages.extend(docnames)
+    return pages
+
+
+def test_the_book_has_every_notebook_doc_and_exercise():
+    """./run_all.sh book renders what docs/book/_toc.yml lists: a page missing there is missing from the book."""
+    pages = _book_pages()
+    expected = (["README"]
+                + [f"notebooks/{p.stem}" for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+                + [f"docs/{p.stem}" for p in sorted((ROOT / "docs").glob("*.md"))]
+                + ["exercises/README"]
+                + [f"exercises/{p.stem}" for p in sorted((ROOT / "exercises").glob("[0-9][0-9]_*.ipynb"))])
+    assert len(pages) == len(set(pages)), f"listed twice: {sorted({p for p in pages if pages.count(p) > 1})}"
+    assert sorted(pages) == sorted(expected), \
+        f"missing from {BOOK_TOC.relative_to(ROOT)}: {sorted(set(expected) - set(pages))}; " \
+        f"listed but absent: {sorted(set(pages) - set(expected))}"
+    # the sidebar's order: the course index, the notebooks, the docs, the exercises
+    order = ["README", "notebooks/", "docs/", "exercises/"]
+    rank = [next(i for i, prefix in enumerate(order) if p.startswith(prefix)) for p in pages]
+    assert rank == sorted(rank), pages
+
+
+def test_the_book_follows_the_readme_reading_order():
+    """The book's notebooks come in the order of the README's reading-order table ("| step | notebook | ...")."""
+    readme = (ROOT / "README.md").read_text()
+    reading = re.findall(r"^\| \d+ \| \[`\w+`\]\(notebooks/(\w+)\.ipynb\)", readme, flags=re.M)
+    assert reading, "the README's reading-order table was not found"
+    book = [p.removeprefix("notebooks/") for p in _book_pages() if p.startswith("notebooks/")]
+    assert book == reading
