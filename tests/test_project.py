@@ -161,4 +161,6 @@ def test_the_book_follows_the_readme_reading_order():
     reading = re.findall(r"^\| \d+ \| \[`\w+`\]\(notebooks/(\w+)\.ipynb\)", readme, flags=re.M)
     assert reading, "the README's reading-order table was not found"
     book = [p.removeprefix("notebooks/") for p in _book_pages() if p.startswith("notebooks/")]
-    assert book == reading
+    exercises = [p.removeprefix("exercises/") for p in _book_pages() if p.startswith("exercises/0") or
+                 p.startswith("exercises/1")]
+    assert book == reading and exercises == reading
