@@ -140,6 +140,9 @@ run_notebooks() {
   trap - INT
   $PY -m saelib.companion.scoreboard summary "${names[@]}"
   $PY -m saelib.companion.scoreboard readme
+  # docs/uncertainty.md's figures and its sentences with numbers, from every figures/*/claims.json
+  $PY scripts/uncertainty_figure.py > logs/uncertainty_figure.log 2>&1 ||
+    echo "warning: docs/uncertainty.md not refreshed: see logs/uncertainty_figure.log" >&2
   [[ $interrupted -eq 1 ]] && { echo "interrupted: the remaining notebooks were not run" >&2; return 130; }
   return $failed
 }

@@ -5,10 +5,11 @@
 * ``figures/uncertainty/one_seed.png``: two claims' per-seed values, read from the stored outputs of
   their notebooks, beside the interval over the seeds (:func:`saelib.companion.plots.plot_seed_values`).
 
-    python scripts/uncertainty_figure.py            # writes both PNGs, prints the sentences the page quotes
+    python scripts/uncertainty_figure.py            # writes both PNGs and the page's sentences with numbers
 
-The page quotes no number by hand: the sentences it prints must appear word for word in
-docs/uncertainty.md (tests/test_project.py checks), so a re-run notebook that moves a count shows up.
+The page quotes no number by hand: the sentences with numbers sit between ``<!-- uncertainty:NAME:start -->``
+and ``<!-- uncertainty:NAME:end -->`` in docs/uncertainty.md, and this script rewrites them (``run_all.sh``
+runs it after every notebook run; tests/test_project.py checks that the page says what it would write).
 """
 from __future__ import annotations
 
@@ -176,6 +177,31 @@ def page_sentences(claims: list[dict], equivalence: set[tuple[str, str]], exampl
     return out
 
 
+PAGE = ROOT / "docs" / "uncertainty.md"
+
+
+def page_blocks(sentences: list[str]) -> dict[str, str]:
+    """The page's marked blocks, by name: the per-seed examples ("one-seed") and the counts ("counts")."""
+    return {"one-seed": "\n".join(sentences[1:]), "counts": sentences[0]}
+
+
+def write_page(blocks: dict[str, str], page: Path = PAGE) -> bool:
+    """Replace each ``<!-- uncertainty:NAME:start -->`` ... ``end`` block of ``page``; True if the text changed."""
+    text = page.read_text()
+    new = text
+    for name, body in blocks.items():
+        start, end = f"<!-- uncertainty:{name}:start -->", f"<!-- uncertainty:{name}:end -->"
+        i, j = new.find(start), new.find(end)
+        if i < 0 or j < i:
+            raise ValueError(f"{page.name}: markers {start} ... {end} not found")
+        new = new[: i + len(start)] + "\n" + body + "\n" + new[j:]
+    if new != text:
+        from saelib.utils import atomic_path
+        with atomic_path(page) as tmp:
+            tmp.write_text(new)
+    return new != text
+
+
 def round_trip(claims: list[dict], equivalence: set[tuple[str, str]]) -> list[str]:
     """Claims whose stored verdict ``decide`` does not give back from the oriented interval (should be none)."""
     bad = []
@@ -233,8 +259,8 @@ def main() -> None:
     paths.append(save(fig, "one_seed"))
     for p in paths:
         print(f"wrote {p.relative_to(ROOT) if p.is_relative_to(ROOT) else p} ({p.stat().st_size / 1024:.0f} KB)")
-    print("\nThe page must say, word for word:\n")
-    print("\n\n".join(page_sentences(claims, equivalence, examples)))
+    changed = write_page(page_blocks(page_sentences(claims, equivalence, examples)))
+    print(f"{PAGE.relative_to(ROOT)}: {'numbers rewritten' if changed else 'numbers unchanged'}")
 
 
 if __name__ == "__main__":
