@@ -5,8 +5,9 @@ and vendor, and each rounds differently; SAE training amplifies the difference. 
 byte-identical claims, but three hosts gave three sets of numbers (2026-12-01/02: an AVX-512 Xeon moved the
 estimates of 10 of the 11 claims cells in the second or third digit against the stored outputs; an AVX2 AMD
 EPYC moved them too, and moved one verdict, 06's absorption claim, from not reproduced to inconclusive: an
-interval end near its margin). So ``run_all.sh test`` compares claims cells in full only on the CPU that made
-the stored outputs (:func:`key` equal to the one in every notebook's run.json). On any other CPU nbval compares
+interval end near its margin). So ``run_all.sh test`` compares a notebook's claims cell in full only on the CPU
+that made its stored outputs (:func:`key` equal to the one in its run.json: :func:`made_here`). On any other CPU
+nbval compares
 the claims and checks that were made and whether each check passed, with estimates, verdicts and tallies
 masked (``tests/nbval_verdicts_only.cfg``); :func:`compare` then reports every verdict that moved and how far
 the numbers moved, and :func:`contradictions` fails the run where a verdict turned over: supported
@@ -15,6 +16,7 @@ inconclusive, or between reproduced and partly, is an interval end crossing a ma
 
     python -m saelib.companion.host key               (this CPU's key)
     python -m saelib.companion.host reference         (exit 0 when every stored output was made on this CPU)
+    python -m saelib.companion.host made-here         (the notebooks whose stored outputs this CPU made, one a line)
     python -m saelib.companion.host compare FOLDER    (a run's claims.json files in FOLDER against the stored
                                                        ones in figures/; exit 1 on a contradiction)
 """
@@ -59,13 +61,25 @@ def key(cpu: dict | None = None) -> str:
     return f"{cpu['model']} [{' '.join(cpu['isa'])}]{env}"
 
 
-def reference_keys(figures: Path) -> set[str]:
-    """The CPU keys recorded in every ``figures/*/run.json`` (a run.json without one counts as ``"unknown"``)."""
-    keys = set()
+def stored_keys(figures: Path) -> dict[str, str]:
+    """Each notebook's CPU key, from its ``figures/<notebook>/run.json`` (``"unknown"`` in a record without one)."""
+    keys = {}
     for run in sorted(figures.glob("[0-9][0-9]_*/run.json")):
         cpu = json.loads(run.read_text()).get("provenance", {}).get("cpu")
-        keys.add(key(cpu) if isinstance(cpu, dict) else "unknown")
+        keys[run.parent.name] = key(cpu) if isinstance(cpu, dict) else "unknown"
     return keys
+
+
+def reference_keys(figures: Path) -> set[str]:
+    """The CPU keys recorded in every ``figures/*/run.json`` (a run.json without one counts as ``"unknown"``)."""
+    return set(stored_keys(figures).values())
+
+
+def made_here(figures: Path, this: str | None = None) -> list[str]:
+    """The notebooks whose stored outputs were made on this CPU (``this``, default :func:`key`): the ones whose
+    claims cells ``run_all.sh test`` compares in full; the others are compared with estimates and verdicts masked."""
+    this = key() if this is None else this
+    return [name for name, k in stored_keys(figures).items() if k == this]
 
 
 SUPPORTED, AGAINST = ("reproduced", "partly"), ("not reproduced",)
@@ -124,6 +138,8 @@ if __name__ == "__main__":
         print(key())
     elif cmd == "reference":
         raise SystemExit(0 if reference_keys(repo_root() / "figures") == {key()} else 1)
+    elif cmd == "made-here":
+        print("\n".join(made_here(repo_root() / "figures")))
     elif cmd == "compare":
         folder, stored = Path(sys.argv[2]), repo_root() / "figures"
         written = len(list(folder.glob("[0-9][0-9]_*/claims.json")))
@@ -134,4 +150,4 @@ if __name__ == "__main__":
             print("verdicts that turned over (a failure):\n  " + "\n  ".join(bad))
             raise SystemExit(1)
     else:
-        raise SystemExit(f"command must be one of key, reference, compare; got {cmd!r}")
+        raise SystemExit(f"command must be one of key, reference, made-here, compare; got {cmd!r}")

@@ -35,6 +35,9 @@ def test_reference_keys_read_each_run_record_and_call_an_old_record_unknown(tmp_
         (tmp_path / name / "run.json").write_text(json.dumps({"provenance": prov}))
     assert host.key(cpu) == "AMD EPYC [avx2]"
     assert host.reference_keys(tmp_path) == {"AMD EPYC [avx2]", "unknown"}
+    assert host.stored_keys(tmp_path) == {"00_x": "AMD EPYC [avx2]", "01_y": "unknown"}
+    assert host.made_here(tmp_path, "AMD EPYC [avx2]") == ["00_x"]
+    assert host.made_here(tmp_path, "Intel Xeon [avx2 avx512f]") == []
 
 
 def test_describe_records_a_kernel_variable_only_when_set_and_the_key_names_it(monkeypatch):
