@@ -202,14 +202,15 @@ snaps = {}
 for r in jr_runs:
     snaps[r.lam] = Snapshots(lambda sae: sae.sparsifier.threshold, every=10)
     r.train_kwargs["callbacks"] = [snaps[r.lam]]
-store = {}
+store, evals = {}, {}
 base = TrainConfig(epochs=S.epochs, lr=S.lr, batch_size=S.batch_size, seed=SEED)
 n_sae = (len(jr_runs) + len(base_runs)) * len(SEEDS)
 with timer(f"sweep: {n_sae} SAEs (trained, or loaded from the SAE store)"):
-    parts = [run_sweep(jr_runs, X, eval_acts, base, splice=splice, seeds=SEEDS[:1], store=store),
+    parts = [run_sweep(jr_runs, X, eval_acts, base, splice=splice, seeds=SEEDS[:1], store=store, evaluations=evals),
              run_sweep(grid(["jumprelu"], [m], lams=S.jr_lams, **jr_kw), X, eval_acts, base, splice=splice,
-                       seeds=SEEDS[1:], store=store, cache=True),
-             run_sweep(base_runs, X, eval_acts, base, splice=splice, seeds=SEEDS, store=store, cache=True)]
+                       seeds=SEEDS[1:], store=store, evaluations=evals, cache=True),
+             run_sweep(base_runs, X, eval_acts, base, splice=splice, seeds=SEEDS, store=store, evaluations=evals,
+                       cache=True)]
 table = pd.concat(parts, ignore_index=True)
 
 # %% [markdown]
@@ -259,14 +260,32 @@ plt.show()
 # %% [markdown]
 # ## 5 · High-frequency latents and shrinkage
 #
-# Left two: the fraction of latents that fire on more than 10% and more than 1% of held-out tokens
-# (the paper's Fig. 5 counts these "very high frequency" latents). Right: $\gamma$, the best rescaling
-# of the reconstruction (1 = no shrinkage), and, dotted, the ratio of mean norms.
+# The paper's Fig. 5 counts "very high frequency" latents, those firing on more than 10% of tokens, in SAEs
+# with ~131k latents, where an average latent fires on well under 0.1% of tokens: 10% is hundreds of times
+# the mean. In the quick preset $m = d$ and the mean density is $\mathrm{L0}/m$, about 5% at L0 32, so a 10% line is barely
+# twice the mean and counts ordinary latents. The line this notebook scores is therefore
+# $$\text{very high frequency:}\quad \text{density} > \max\!\left(10\%,\; 5\,\frac{\mathrm{L0}}{m}\right),$$
+# the paper's 10% wherever it is far above the mean (the `full` preset's widths), and five times the
+# mean density where it is not. The factor 5 was fixed from the L0 range before this statistic was computed:
+# at the JumpReLU settings' L0 of about 20 to 50 it puts the line at 17% to 43% of tokens.
+#
+# Left: the paper's absolute 10% line. Middle: the scored line. Right: $\gamma$, the best rescaling of the
+# reconstruction (1 = no shrinkage), and, dotted, the ratio of mean norms.
 
 # %%
+HF_LINE, HF_FACTOR = 0.10, 5.0   # the paper's line, and the multiple of the SAE's mean density L0 / m
+
+
+def very_high_frequency(ev) -> float:
+    """Fraction of latents firing on more than max(10%, 5 x the mean density) of held-out tokens."""
+    line = max(HF_LINE, HF_FACTOR * float(ev.densities.mean()))   # mean density over latents = L0 / m
+    return float((ev.densities > line).float().mean())
+
+
+table["hf_very"] = [very_high_frequency(evals[(lab, s)]) for lab, s in zip(table["label"], table["seed"])]
 fig, axes = plt.subplots(1, 3, figsize=(17, 4.5))
-frontier(axes[0], "hf_10", "fraction of latents", "Latents firing on > 10% of tokens")
-frontier(axes[1], "hf_1", "fraction of latents", "Latents firing on > 1% of tokens")
+frontier(axes[0], "hf_10", "fraction of latents", "Latents firing on > 10% of tokens (the paper's line)")
+frontier(axes[1], "hf_very", "fraction of latents", f"Firing on > max(10%, {HF_FACTOR:g} × mean density)")
 frontier(axes[2], "gamma", "γ (best rescale of x̂)", "Shrinkage: γ > 1 means codes too small")
 for arch in names:
     sel = table[table["arch"] == arch].groupby("label", sort=False)[["l0", "norm_ratio"]].mean().sort_values("l0")
@@ -321,8 +340,9 @@ plt.show()
 # * **Margins.** FVU: 1 percentage point of variance (as in notebook 00). "At least matches TopK" is a
 #   non-inferiority claim: JumpReLU's FVU may be worse by at most a 1-point tolerance, so the statistic is
 #   $\mathrm{FVU}_\text{TopK} - \mathrm{FVU}_\text{JumpReLU} + 1$ point with margin 0 (without a
-#   tolerance a tie could never count as "matching"). Latents firing on > 10% of tokens: 1
-#   percentage point of the latents. Shrinkage is tested in two rows: every ReLU-L1
+#   tolerance a tie could never count as "matching"). Very-high-frequency latents (section 5's line,
+#   $\max(10\%, 5\,\mathrm{L0}/m)$): 1 percentage point of the latents; the comparator is ReLU-L1, since
+#   no Gated SAE (the paper's comparator) is trained here. Shrinkage is tested in two rows: every ReLU-L1
 #   $\gamma$ above every JumpReLU $\gamma$ (margin 2 points of $\gamma$), and JumpReLU's largest $\gamma$ at
 #   most 1.05 (a 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
 # * **Δ LM loss** needs a splice of at least 32 held-out sequences for every JumpReLU and ReLU-L1 SAE and
@@ -388,9 +408,10 @@ add_at_equal_l0("JumpReLU at least matches TopK on FVU at equal L0", "topk", "fv
                 lambda j, o: 100 * (o - j) + 1.0,
                 "FVU(TopK at JumpReLU's L0) - FVU(JumpReLU) + 1 pp tolerance (non-inferiority), percentage "
                 "points, per setting over seeds", 0.0, "JumpReLU matches or beats TopK (Fig. 2)", "pp, tolerance included")
-add_at_equal_l0("JumpReLU has more >10%-frequency latents than ReLU-L1 at equal L0", "relu", "hf_10",
+add_at_equal_l0("JumpReLU has more very-high-frequency latents than ReLU-L1 at equal L0", "relu", "hf_very",
                 lambda j, o: 100 * (j - o),
-                "fraction of latents firing on > 10% of held-out tokens, JumpReLU - ReLU-L1 at JumpReLU's L0, "
+                f"fraction of latents firing on > max({HF_LINE:.0%}, {HF_FACTOR:g} x the SAE's mean density L0/m) of "
+                "held-out tokens, JumpReLU - ReLU-L1 (the comparator here; the paper's is Gated) at JumpReLU's L0, "
                 "percentage points, per setting over seeds", 1.0,
                 "JumpReLU (and TopK) have more very-high-frequency latents than Gated (Fig. 5)", "pp of latents")
 gam = table.groupby(["seed", "arch"])["gamma"].agg(["min", "max"])

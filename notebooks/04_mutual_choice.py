@@ -311,9 +311,12 @@ plt.show()
 # ## 5 · Feature density vs rank: a Zipf law?
 #
 # Held-out firing densities (inference rule) of the $k$ = `S.k` SAEs without auxiliary loss (first seed),
-# sorted, on log–log axes, with a least-squares fit $\log d = \log c - \alpha \log \mathrm{rank}$ over the
-# live latents (those that fire at least once). $R^2$ is the fit's coefficient of determination in log–log
-# space. FC's densities are set by its allocation (flat for uniform, Zipf-shaped by construction for
+# sorted, on log–log axes, with least-squares fits $\log d = \log c - \alpha \log \mathrm{rank}$. $R^2$ is
+# a fit's coefficient of determination in log–log space. The paper says the densities follow a Zipf law
+# "except at the low end" without saying where the low end starts; our reading, fixed before this fit was
+# computed (after a fit over all live latents had been seen), leaves out the sparser half of the live
+# latents: the scored fit runs over the densest half (`fit_zipf(..., top_frac=ZIPF_TOP_FRAC)`, dashed), and the
+# fit over every live latent is shown beside it (dotted). FC's densities are set by its allocation (flat for uniform, Zipf-shaped by construction for
 # FC-zipf); TopK's and MC's are the ones that say whether features "naturally" follow Zipf.
 #
 # For the bootstrap of section 8 the densities are rebuilt from per-document firing counts
@@ -334,11 +337,16 @@ def firing_counts(sae, acts, batch_size: int = 8192) -> np.ndarray:
     return out.numpy()
 
 
-def zipf_r2(counts: np.ndarray, axis: int = 0) -> np.ndarray:
-    """R² of the log-log fit of sorted densities over the live latents, from (rows, F) counts summed along
-    ``axis`` (vectorised for the bootstrap: latents end up on axis 0, resamples on axis 1); = fit_zipf's r2."""
+ZIPF_TOP_FRAC = 0.5   # the scored fit: the densest half of the live latents ("except at the low end")
+
+
+def zipf_r2(counts: np.ndarray, axis: int = 0, top_frac: float = 1.0) -> np.ndarray:
+    """R² of the log-log fit of sorted densities over the densest ``top_frac`` of the live latents, from (rows, F)
+    counts summed along ``axis`` (vectorised for the bootstrap: latents end up on axis 0, resamples on axis 1);
+    = fit_zipf's r2 with the same top_frac."""
     c = np.sort(counts.sum(axis), axis=0)[::-1]
-    live = c > 0
+    rank0 = np.arange(c.shape[0]).reshape((-1,) + (1,) * (c.ndim - 1))
+    live = (c > 0) & (rank0 < np.ceil(top_frac * (c > 0).sum(0)))
     lx = np.log(np.arange(1, c.shape[0] + 1, dtype=float)).reshape((-1,) + (1,) * (c.ndim - 1))
     ly = np.log(np.where(live, c, 1.0))
     n = live.sum(0)
@@ -348,7 +356,7 @@ def zipf_r2(counts: np.ndarray, axis: int = 0) -> np.ndarray:
     return 1 - (syy - sxy ** 2 / sxx) / syy
 
 
-fits, counts = {}, {}
+fits, head_fits, counts = {}, {}, {}
 fig, ax = plt.subplots(figsize=(8, 5.2))
 lo_d = 1.0
 for (rule, _), col in zip(rules.items(), pal):
@@ -357,19 +365,24 @@ for (rule, _), col in zip(rules.items(), pal):
     if rule in ("TopK", "MC"):  # the two the Zipf claim is about
         counts[rule] = firing_counts(store[(lab, SEEDS[0])].sae, eval_acts)
     fit = fits[rule] = fit_zipf(dens, 0.0)
+    head = head_fits[rule] = fit_zipf(dens, 0.0, top_frac=ZIPF_TOP_FRAC)
     srt = dens.sort(descending=True).values.numpy()
     r = np.arange(1, len(srt) + 1)
-    ax.plot(r[srt > 0], srt[srt > 0], color=col, lw=2, label=f"{rule}: α = {fit['alpha']:.2f}, R² = {fit['r2']:.2f}")
+    ax.plot(r[srt > 0], srt[srt > 0], color=col, lw=2,
+            label=f"{rule}: all live α = {fit['alpha']:.2f}, R² = {fit['r2']:.2f}; "
+                  f"densest half α = {head['alpha']:.2f}, R² = {head['r2']:.2f}")
     ax.plot(r, fit["c"] * r ** -fit["alpha"], color=col, lw=1, ls=":")
+    ax.plot(r[: head["n"]], head["c"] * r[: head["n"]] ** -head["alpha"], color=col, lw=1.5, ls="--")
     lo_d = min(lo_d, srt[srt > 0].min())
 ax.set(xscale="log", yscale="log")  # the log scale first, then limits from the data
 ax.set_ylim(lo_d / 2, min(1.5, max(evals[(f"{r} k={S.k} aux=none", SEEDS[0])].densities.max().item() for r in rules) * 2))
 ax.set(xlabel="latent rank (1 = densest)", ylabel="firing density (fraction of held-out tokens)",
-       title=f"Density vs rank, k = {S.k}, F = {F}, seed {SEEDS[0]} (dotted: Zipf fits)")
+       title=f"Density vs rank, k = {S.k}, F = {F}, seed {SEEDS[0]} (dotted: fit over all live latents; "
+             "dashed: over the densest half)")
 ax.legend(fontsize=9, loc="lower left")
 save_figure(fig, NB, "density_rank")
 plt.show()
-pd.DataFrame(fits).T.round(3)
+pd.concat({"all live": pd.DataFrame(fits).T, "densest half (scored)": pd.DataFrame(head_fits).T}, axis=1).round(3)
 
 # %% [markdown]
 # ## 6 · Adaptive computation
@@ -443,8 +456,9 @@ chk.round(2)
 #   for FC, so the comparison is conservative for FC), every $k$ of `S.ks`, no auxiliary loss: per (rule, $k$)
 #   the relative gain 100 (FVU TopK − FVU rule) / FVU TopK in %, paired t over the seeds; margin 1% (the
 #   margin notebook 02 uses for the same comparison, MC being BatchTopK). Aggregate: the weakest setting.
-# * **Zipf law**: per SAE (TopK and MC at $k$ = `S.k`, first seed: a claim about fixed trained SAEs), $R^2$ of
-#   the log–log fit over the live latents minus 0.8, bootstrap over held-out documents (`grouped_bootstrap`,
+# * **Zipf law except at the low end**: per SAE (TopK and MC at $k$ = `S.k`, first seed: a claim about fixed
+#   trained SAEs), $R^2$ of the log–log fit over the densest half of the live latents (section 5) minus 0.8,
+#   bootstrap over held-out documents (`grouped_bootstrap`, the half recomputed in every resample,
 #   `S.n_boot` resamples); margin 0.1, so that $R^2 \ge 0.9$ is reproduced and $0.8 < R^2 < 0.9$ partly.
 #   Aggregate: the weakest SAE.
 # * **Threshold**: per MC and FC SAE (first seed), 100 (L0 threshold / L0 batch rule − 1) on the held-out
@@ -523,15 +537,17 @@ claims.add_claim("MC and FC reconstruct better than TopK at equal sparsity",
 
 r2_iv = {}
 for rule in ("TopK", "MC"):
-    r2_iv[rule] = grouped_bootstrap(lambda c, axis: zipf_r2(c, axis) - 0.8, docs, counts[rule],
+    r2_iv[rule] = grouped_bootstrap(lambda c, axis: zipf_r2(c, axis, ZIPF_TOP_FRAC) - 0.8, docs, counts[rule],
                                     n_resamples=S.n_boot, seed=SEED)
 setting, iv = weakest_setting(r2_iv, 0.1)
-claims.add_claim("Feature densities follow a Zipf law (log-log R² >= 0.9)",
-                 f"R² of the log-log Zipf fit over live latents - 0.8, held-out densities (inference rule), TopK and MC "
-                 f"at k={S.k}, seed {SEEDS[0]}; bootstrap over held-out documents; aggregate: the weakest setting",
+claims.add_claim("Feature densities follow a Zipf law except at the low end (log-log R² >= 0.9)",
+                 f"R² of the log-log Zipf fit over the densest {ZIPF_TOP_FRAC:.0%} of the live latents - 0.8, held-out "
+                 f"densities (inference rule), TopK and MC at k={S.k}, seed {SEEDS[0]}; bootstrap over held-out "
+                 "documents; aggregate: the weakest setting",
                  iv, 0.1, "greater", "bootstrap", 1,
                  measured=f"weakest {setting}: {iv.rounded(3)}; " + "; ".join(
-                     f"{r} α = {fits[r]['alpha']:.2f}, R² = {fits[r]['r2']:.3f}" for r in r2_iv),
+                     f"{r} α = {head_fits[r]['alpha']:.2f}, R² = {head_fits[r]['r2']:.3f} (all live: α = "
+                     f"{fits[r]['alpha']:.2f}, R² = {fits[r]['r2']:.3f})" for r in r2_iv),
                  paper="densities Zipf-distributed except at the low end")
 
 thr_iv = {}
@@ -557,10 +573,10 @@ claims.add_check("batch rule: L0 = k for MC (within 1%), L0 <= k for FC, every S
 claims.add_check("threshold reproduces batch-rule L0 on training tokens (within 5%), every MC/FC SAE",
                  bool((chk["err train %"].abs() <= L0_TOL).all()),
                  f"errors {chk['err train %'].min():+.1f}% to {chk['err train %'].max():+.1f}% on {len(X_seen):,} training tokens")
-r2_direct = {r: float(zipf_r2(counts[r])) for r in ("TopK", "MC")}
+r2_direct = {r: float(zipf_r2(counts[r], top_frac=ZIPF_TOP_FRAC)) for r in ("TopK", "MC")}
 claims.add_check("bootstrap statistic: R² from per-sequence counts equals fit_zipf on evaluate's densities",
-                 all(abs(r2_direct[r] - fits[r]["r2"]) < 1e-6 for r in r2_direct),
-                 ", ".join(f"{r} {r2_direct[r]:.6f} vs {fits[r]['r2']:.6f}" for r in r2_direct))
+                 all(abs(r2_direct[r] - head_fits[r]["r2"]) < 1e-6 for r in r2_direct),
+                 ", ".join(f"{r} {r2_direct[r]:.6f} vs {head_fits[r]['r2']:.6f}" for r in r2_direct))
 claims.save()
 claims.show()
 
@@ -598,14 +614,12 @@ display(Markdown(f"""
   the token side: under the batch rule a token gets whatever the features chose to give it, possibly nothing
   (left histogram).
 * **Zipf.** Whether densities are Zipf depends on how much of the rank range one asks about: the log–log plot
-  shows where the straight line fails (head and tail), which the $R^2$ criterion penalises; verdict
-  **{cl['Feature densities follow a Zipf law'].verdict}** ({cl['Feature densities follow a Zipf law'].measured}).
-  The fit still weights every live latent alike, the low end included, which the paper excludes; issue 14/15
-  redesigns that test.
+  shows where the straight line fails. Over the densest half of the live latents (the paper's "except at the
+  low end", our reading) the verdict is **{cl['Feature densities follow a Zipf law except at the low end'].verdict}**
+  ({cl['Feature densities follow a Zipf law except at the low end'].measured}).
 * **Threshold.** Inference L0 against batch-rule L0 on the held-out split: {chk['err held-out %'].min():+.1f}% to
   {chk['err held-out %'].max():+.1f}% over {len(chk)} SAEs, on training tokens {chk['err train %'].min():+.1f}% to
-  {chk['err train %'].max():+.1f}%: verdict **{cl['Inference threshold reproduces training L0'].verdict}**. (An
-  earlier version measured it on two list articles only, where MC's single global threshold overshot by 13-15%.)
+  {chk['err train %'].max():+.1f}%: verdict **{cl['Inference threshold reproduces training L0'].verdict}**.
 * The aux_zipf loss here is a reconstruction of a loss whose formula we did not find; read its effect as
   that of *our* loss.
 * Scale caveat: {len(X):,} training tokens seen for {S.epochs} epoch ({n_steps} steps), {F:,} latents; the paper

@@ -51,15 +51,19 @@ def zipf_allocation(ranks: Tensor, total: int, cap: int, alpha: float = 1.0) -> 
     return m.long()
 
 
-def fit_zipf(densities: Tensor, min_density: float = 0.0) -> dict[str, float]:
+def fit_zipf(densities: Tensor, min_density: float = 0.0, top_frac: float = 1.0) -> dict[str, float]:
     """Least-squares fit of log d = log c - alpha log rank over latents with d > ``min_density``.
 
     Ranks are taken over *all* latents (1 = densest), so dead latents only shorten the fitted
-    range. Returns alpha, c, r2 (coefficient of determination in log-log space) and n (latents fitted).
+    range. ``top_frac`` < 1 fits only the densest ceil(top_frac x n) of those n latents: a fit that
+    leaves out the low end (Ayonrinde 2024: densities are Zipf "except at the low end").
+    Returns alpha, c, r2 (coefficient of determination in log-log space) and n (latents fitted).
     """
+    check_range("top_frac", top_frac, 0, 1, lo_open=True)
     d = densities.double().flatten()
     ranks = ranks_from(d).double()
     live = d > min_density
+    live &= ranks <= math.ceil(top_frac * int(live.sum()))   # the live latents come first in rank order
     n = int(live.sum())
     if n < 3:
         return {"alpha": math.nan, "c": math.nan, "r2": math.nan, "n": n}

@@ -25,3 +25,16 @@ def test_fit_zipf_recovers_exponent():
     fit = fit_zipf(d[torch.randperm(200)])
     assert fit["alpha"] == pytest.approx(1.2, abs=1e-9) and fit["r2"] == pytest.approx(1.0)
     assert math.isnan(fit_zipf(torch.zeros(10), 0.0)["alpha"])
+
+
+def test_fit_zipf_top_frac_leaves_out_the_low_end():
+    r = torch.arange(1, 401, dtype=torch.double)
+    d = torch.where(r <= 200, 0.3 * r.pow(-1.0), 0.3 * 200.0 ** -1.0 * (r / 200).pow(-4.0))   # a steeper tail
+    d = torch.cat([d, torch.zeros(50, dtype=torch.double)])[torch.randperm(450)]               # and 50 dead latents
+    head = fit_zipf(d, top_frac=0.5)
+    assert head["n"] == 200 and head["alpha"] == pytest.approx(1.0, abs=1e-9) and head["r2"] == pytest.approx(1.0)
+    whole = fit_zipf(d)
+    assert whole["n"] == 400 and whole["alpha"] > 1.2 and whole["r2"] < 0.99
+    assert fit_zipf(d, top_frac=1.0) == whole
+    with pytest.raises(ValueError, match="top_frac"):
+        fit_zipf(d, top_frac=0.0)
