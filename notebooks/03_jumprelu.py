@@ -342,7 +342,8 @@ plt.show()
 #   $\mathrm{FVU}_\text{TopK} - \mathrm{FVU}_\text{JumpReLU} + 1$ point with margin 0 (without a
 #   tolerance a tie could never count as "matching"). Very-high-frequency latents (section 5's line,
 #   $\max(10\%, 5\,\mathrm{L0}/m)$): 1 percentage point of the latents; the comparator is ReLU-L1, since
-#   no Gated SAE (the paper's comparator) is trained here. Shrinkage is tested in two rows: every ReLU-L1
+#   no Gated SAE (the paper's comparator) is trained here. A setting where no latent of either arm crosses the
+#   line in any seed (0 vs 0) is no evidence either way: it has no interval, and counts as inconclusive. Shrinkage is tested in two rows: every ReLU-L1
 #   $\gamma$ above every JumpReLU $\gamma$ (margin 2 points of $\gamma$), and JumpReLU's largest $\gamma$ at
 #   most 1.05 (a 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
 # * **Δ LM loss** needs a splice of at least 32 held-out sequences for every JumpReLU and ReLU-L1 SAE and
@@ -359,29 +360,35 @@ def seed_interval(values) -> Interval:
     return paired_t_interval(v, np.zeros_like(v))
 
 
-def per_setting(arch: str, metric: str, diff) -> dict[float, Interval]:
+def per_setting(arch: str, metric: str, diff, floor: float | None = None) -> dict[float, Interval]:
     """For each JumpReLU λ bracketed by ``arch``'s sweep in every seed: the t-interval over seeds of
-    diff(JumpReLU value, the other sweep interpolated at that JumpReLU SAE's L0)."""
+    diff(JumpReLU value, the other sweep interpolated at that JumpReLU SAE's L0). With ``floor``, a setting
+    where both arms sit at the floor in every seed (0 vs 0: no evidence either way) gets no interval
+    (inconclusive in the aggregate)."""
     out = {}
     for lam, g in jr.groupby("lam"):
-        vals = []
+        vals, raw = [], []
         for _, row in g.sort_values("seed").iterrows():
             other = table[(table["arch"] == arch) & (table["seed"] == row["seed"])]
             mt = at_matched_l0(other, row["l0"], [metric])
             vals.append(diff(row[metric], mt[metric]) if mt["bracketed"] else np.nan)
+            raw += [row[metric], mt[metric]]
         if np.isfinite(vals).all():
-            out[lam] = seed_interval(vals)
+            out[lam] = NO_SETTING if floor is not None and np.allclose(raw, floor) else seed_interval(vals)
     return out
 
 
-def add_at_equal_l0(claim, arch, metric, diff, statistic, margin, paper, unit):
-    res = per_setting(arch, metric, diff)
+def add_at_equal_l0(claim, arch, metric, diff, statistic, margin, paper, unit, floor=None):
+    res = per_setting(arch, metric, diff, floor)
     _, worst = weakest_setting(res, margin)
-    detail = "; ".join(f"λ={lam:g}: {iv.estimate:+.2f} [{iv.lo:+.2f}, {iv.hi:+.2f}]" for lam, iv in res.items())
+    detail = "; ".join(f"λ={lam:g}: " + ("both arms at the floor, no interval" if np.isnan(iv.estimate) else
+                                         f"{iv.estimate:+.2f} [{iv.lo:+.2f}, {iv.hi:+.2f}]") for lam, iv in res.items())
     claims.add_claim(claim, statistic=statistic + "; aggregate: the weakest setting",
                      interval=worst, margin=margin, direction="greater", uncertainty="seeds", n_seeds=len(SEEDS),
-                     precondition=(len(res) >= 2, f"at least 2 JumpReLU settings inside {arch}'s L0 range "
-                                                  f"in every seed ({len(res)} here)"),
+                     precondition=(len(res) >= 2 and not np.isnan(worst.lo),
+                                   f"at least 2 JumpReLU settings inside {arch}'s L0 range in every seed "
+                                   f"({len(res)} here)" if len(res) < 2 else "no setting with a latent above the "
+                                   "line in either arm (0 vs 0 is no evidence)"),
                      measured=f"{len(res)}/{len(S.jr_lams)} JumpReLU settings compared ({unit}): {detail}",
                      paper=paper)
 
@@ -412,8 +419,9 @@ add_at_equal_l0("JumpReLU has more very-high-frequency latents than ReLU-L1 at e
                 lambda j, o: 100 * (j - o),
                 f"fraction of latents firing on > max({HF_LINE:.0%}, {HF_FACTOR:g} x the SAE's mean density L0/m) of "
                 "held-out tokens, JumpReLU - ReLU-L1 (the comparator here; the paper's is Gated) at JumpReLU's L0, "
-                "percentage points, per setting over seeds", 1.0,
-                "JumpReLU (and TopK) have more very-high-frequency latents than Gated (Fig. 5)", "pp of latents")
+                "percentage points, per setting over seeds; a setting where no latent crosses the line in either arm "
+                "has no interval", 1.0,
+                "JumpReLU (and TopK) have more very-high-frequency latents than Gated (Fig. 5)", "pp of latents", floor=0.0)
 gam = table.groupby(["seed", "arch"])["gamma"].agg(["min", "max"])
 g_relu_min = np.array([gam.loc[(s, "relu"), "min"] for s in SEEDS])
 g_jr_max = np.array([gam.loc[(s, "jumprelu"), "max"] for s in SEEDS])
