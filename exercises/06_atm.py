@@ -72,8 +72,9 @@ checks.check_atm_mask_probabilities(atm_mask_probabilities)
 #
 # A masked latent's code is 0 for that step, so it gets no gradient. Below, a toy: latents whose importance
 # only changes while they are unmasked (a small random drift) and stays put while masked. *Think:* which
-# latents end up masked most of the time, and why does notebook 06 find that ATM behaves like its ReLU-L1 base
-# at evaluation (where nothing is masked)? What would a mask that lets latents recover need?
+# latents end up masked most of the time? Compare ATM's and ReLU-L1's absorption and FVU in notebook 06's claims
+# table: why could a mask like this leave ATM close to its ReLU-L1 base at evaluation (where nothing is
+# masked)? What would a mask that lets latents recover need?
 
 # %%
 gen = torch.Generator().manual_seed(0)

@@ -262,8 +262,8 @@ plt.show()
 #
 # The paper's Fig. 5 counts "very high frequency" latents, those firing on more than 10% of tokens, in SAEs
 # with ~131k latents, where an average latent fires on well under 0.1% of tokens: 10% is hundreds of times
-# the mean. In the quick preset $m = d$ and the mean density is $\mathrm{L0}/m$, about 5% at L0 32, so a 10% line is barely
-# twice the mean and counts ordinary latents. The line this notebook scores is therefore
+# the mean. In the quick preset $m = d$ and the mean density is $\mathrm{L0}/m$, about 5% at L0 32, so a 10%
+# line is barely twice the mean and counts ordinary latents. The line this notebook scores is therefore
 # $$\text{very high frequency:}\quad \text{density} > \max\!\left(10\%,\; 5\,\frac{\mathrm{L0}}{m}\right),$$
 # the paper's 10% wherever it is far above the mean (the `full` preset's widths), and five times the
 # mean density where it is not. The factor 5 was fixed from the L0 range before this statistic was computed:
@@ -343,7 +343,8 @@ plt.show()
 #   tolerance a tie could never count as "matching"). Very-high-frequency latents (section 5's line,
 #   $\max(10\%, 5\,\mathrm{L0}/m)$): 1 percentage point of the latents; the comparator is ReLU-L1, since
 #   no Gated SAE (the paper's comparator) is trained here. A setting where no latent of either arm crosses the
-#   line in any seed (0 vs 0) is no evidence either way: it has no interval, and counts as inconclusive. Shrinkage is tested in two rows: every ReLU-L1
+#   line in any seed (0 vs 0) is no evidence either way: it has no interval, and counts as inconclusive.
+#   Shrinkage is tested in two rows: every ReLU-L1
 #   $\gamma$ above every JumpReLU $\gamma$ (margin 2 points of $\gamma$), and JumpReLU's largest $\gamma$ at
 #   most 1.05 (a 5% tolerance: statistic $5 - 100(\max\gamma - 1)$, margin 0).
 # * **Δ LM loss** needs a splice of at least 32 held-out sequences for every JumpReLU and ReLU-L1 SAE and

@@ -315,9 +315,10 @@ plt.show()
 # a fit's coefficient of determination in log–log space. The paper says the densities follow a Zipf law
 # "except at the low end" without saying where the low end starts; our reading, fixed before this fit was
 # computed (after a fit over all live latents had been seen), leaves out the sparser half of the live
-# latents: the scored fit runs over the densest half (`fit_zipf(..., top_frac=ZIPF_TOP_FRAC)`, dashed), and the
-# fit over every live latent is shown beside it (dotted). FC's densities are set by its allocation (flat for uniform, Zipf-shaped by construction for
-# FC-zipf); TopK's and MC's are the ones that say whether features "naturally" follow Zipf.
+# latents: the scored fit runs over the densest half (`fit_zipf(..., top_frac=ZIPF_TOP_FRAC)`, dashed), and
+# the fit over every live latent is shown beside it (dotted). FC's densities are set by its allocation (flat
+# for uniform, Zipf-shaped by construction for FC-zipf); TopK's and MC's are the ones that say whether
+# features "naturally" follow Zipf.
 #
 # For the bootstrap of section 8 the densities are rebuilt from per-document firing counts
 # (`firing_counts`, below): $R^2$ depends only on the counts (dividing by the number of tokens only shifts
