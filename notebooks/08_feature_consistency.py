@@ -477,9 +477,9 @@ rho = stats.spearmanr(np.log10(dens[live]), consistency[live])[0]  # shown when 
 iv = (fisher_t_interval([freq_rho(ref, a, b) for a, b in LLM_PAIRS], unit="disjoint seed pairs") if llm_powered
       else Interval(rho, math.nan, math.nan, 0, "not powered"))
 claims.add_claim("Consistency depends on latent frequency (LLM)",
-                 f"Spearman ρ(per-latent matched cosine to the pair's other seed, log10 held-out density), TopK k=32, "
-                 f"alive latents of the pair's first seed, per disjoint seed pair, t-interval over the pairs (needs 3) "
-                 f"on Fisher z; direction: the sign of the estimate, margin on |ρ|", iv, 0.3,
+                 "Spearman ρ(per-latent matched cosine to the pair's other seed, log10 held-out density), TopK k=32, "
+                 "alive latents of the pair's first seed, per disjoint seed pair, t-interval over the pairs (needs 3) "
+                 "on Fisher z; direction: the sign of the estimate, margin on |ρ|", iv, 0.3,
                  "greater" if not iv.estimate < 0 else "less", "seeds", len(llm_seeds),
                  measured=f"Spearman ρ = {rho:+.2f} over {live.sum()} alive latents (seed 0 vs seed(s) "
                           f"{', '.join(map(str, llm_seeds[1:]))})", paper="PW-MCC varies with firing frequency",
