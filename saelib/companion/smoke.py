@@ -51,12 +51,13 @@ STAND_IN_LAYERS = 4
 CAP: dict[str, int | float] = {
     # tokens and sequences
     "n_train_tokens": 16_384, "n_eval_tokens": 4096, "long_n_tokens": 4096, "ft_train_tokens": 4096,
-    "ft_eval_tokens": 2048, "dead_window_tokens": 4096, "seen_tokens": 4096, "splice_seqs": 16,
+    "ft_eval_tokens": 2048, "norm_train_tokens": 4096, "long_train_tokens": 4096, "norm_eval_seqs": 16,
+    "dead_window_tokens": 4096, "seen_tokens": 4096, "splice_seqs": 16,
     "grad_eval_seqs": 16, "steer_seqs": 4, "steer_latents": 8, "n_test": 200, "n_train": 2000,
     # batches, epochs and steps
     "batch_size": 512, "synth_batch_size": 1024, "pam_batch_size": 256, "epochs": 1.0, "llm_epochs": 1.0,
     "synth_epochs": 2.0, "ext_epochs": 2.0, "toy_epochs": 2.0, "ablation_epochs": 2,
-    "sae_epochs": 2, "ft_sae_epochs": 1.0, "synth_snapshot_every": 10,
+    "sae_epochs": 2, "ft_sae_epochs": 1.0, "norm_epochs": 1.0, "norm_batch": 512, "synth_snapshot_every": 10,
     "conv_epochs": 20, "frac_epochs": 10,  # 09 asserts conv_epochs == paper_epochs(1.0) = 20; 10 branches on conv != frac
     "snapshots_per_epoch": 2, "threshold_start": 10, "warmup_steps": 4, "anneal_steps": 16,
     # samples (06's absorption fits max_k probes per letter and SAE: ~4 min at the full 10)
@@ -71,8 +72,9 @@ DIVIDE: dict[str, int] = {"ctx_len": 32, "long_ctx_len": 32, "pos_edges": 32,
                           "widths": 16, "arch_width": 16, "llm_width": 16}
 """Lengths and absolute widths: ``max(1, full value // factor)`` (elementwise in lists)."""
 
-STAND_IN = ("model", "ft_model", "corpus", "mnist_source", "device", "layer")
-"""Replaced by the stand-ins (:func:`stand_ins`); ``ft_model`` only where ``full`` names one."""
+STAND_IN = ("model", "ft_model", "corpus", "mnist_source", "device", "layer", "norm_layers")
+"""Replaced by the stand-ins (:func:`stand_ins`); ``ft_model`` only where ``full`` names one; ``norm_layers``
+(01's other layers) by the stand-in's first and last blocks."""
 
 KEEP = frozenset({
     "aux_below", "aux_beta", "aux_coeff", "ablation_lm", "arch_seeds", "atm", "beta2", "beta_factors", "data_order",
@@ -84,6 +86,7 @@ KEEP = frozenset({
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
     "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
+    "long_context", "control_noise",
 })
 """Left at the full value: seeds, learning rates, coefficients, k and the lists of compared settings
 (``atm`` is kept as a dict but its step counts are capped)."""
@@ -126,6 +129,8 @@ def shrink(settings: dict[str, Any], stand_in: dict[str, str] | None = None) -> 
     out.update(model=stand_in["model"], corpus=stand_in["corpus"], device="cpu", layer=STAND_IN_LAYERS - 2)
     if settings.get("ft_model"):
         out["ft_model"] = stand_in["ft_model"]
+    if "norm_layers" in settings:
+        out["norm_layers"] = [0, STAND_IN_LAYERS - 1]
     if "mnist_source" in settings:
         out["mnist_source"] = stand_in["mnist"]
     return out

@@ -1,6 +1,7 @@
 """Does an SAE generalise beyond its training distribution? Helpers for Llama Scope's (He et al. 2024,
 arXiv 2410.20526, Sec. 5) two tests: longer contexts than in training (per-position FVU and Delta LM
-loss) and a fine-tuned model (a cheap, cached fine-tune of the default LM as the CPU stand-in).
+loss) and a fine-tuned model (a cheap, cached fine-tune of the default LM as the CPU stand-in, and a
+weight-perturbed model as the positive control).
 The per-token CE they use is :func:`saelib.metrics.splice.per_token_ce`.
 
 Used by: notebook 01.
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ..data.harvest import Activations
-from ..data.lm import DEFAULT_LM, load_lm
+from ..data.lm import DEFAULT_LM, decoder_layers, load_lm
 from ..data.text import Order, load_corpus, tokenize_and_chunk
 from ..sae import SAE
 from ..utils import building, cache_dir, check_range, release_memory, seed_everything
@@ -91,6 +92,42 @@ def _finetune(out: Path, settings: dict, progress: bool) -> None:
     tok.save_pretrained(out)
     (out / "finetune.json").write_text(json.dumps({**settings, "losses": losses, "n_chunks": len(tokens),
                                                    "seconds": time.perf_counter() - t0}, indent=2))
+
+
+def perturb_lm(base: str = DEFAULT_LM, rel_noise: float = 0.1, up_to_layer: int | None = None,
+               seed: int = 0) -> str:
+    """A positive control for a transfer test: ``base`` with Gaussian noise on the weight matrices of its
+    blocks ``0 .. up_to_layer`` (all blocks if None), cached like :func:`finetune_lm`.
+
+    Each 2-D weight W becomes W + ``rel_noise`` * rms(W) * N(0, 1) (seeded); norms, biases, the embedding
+    and the blocks after ``up_to_layer`` keep their values, so a splice at ``up_to_layer`` runs the base
+    model's tail. A model moved this far should fail a "transfers with small degradation" test: if it
+    passes too, the test cannot tell. Saved under ``cache_dir()/lm/perturbed-<key>`` (with ``perturb.json``).
+    """
+    check_range("rel_noise", rel_noise, 0, lo_open=True)
+    settings = dict(base=base, rel_noise=rel_noise, up_to_layer=up_to_layer, seed=seed, v=1)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    target = cache_dir() / "lm" / f"perturbed-{key}"
+    with building(target, done="perturb.json") as out:
+        if out is not None:
+            model, tok = load_lm(base)
+            model = copy.deepcopy(model)
+            blocks = decoder_layers(model)
+            last = len(blocks) - 1 if up_to_layer is None else up_to_layer
+            check_range("up_to_layer", last, 0, len(blocks) - 1)
+            gen = torch.Generator().manual_seed(seed)
+            with torch.no_grad():
+                for block in list(blocks)[: last + 1]:
+                    for w in block.parameters():
+                        if w.dim() == 2:
+                            rms = w.pow(2).mean().sqrt()
+                            w.add_(rel_noise * rms * torch.randn(w.shape, generator=gen, dtype=w.dtype))
+            model.save_pretrained(out)
+            tok.save_pretrained(out)
+            (out / "perturb.json").write_text(json.dumps({**settings, "blocks": last + 1}, indent=2))
+            del model
+            release_memory()
+    return str(target)
 
 
 # ---- evaluation helpers: by position ------------------------------------------------------------

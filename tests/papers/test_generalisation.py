@@ -80,3 +80,24 @@ def test_per_position_helpers_agree_with_splice(tiny_lm, tmp_path, monkeypatch):
     sae = SAE(32, 64, "topk", k=4)
     f = fvu_by_position(sae, acts, [1, 16, 32])
     assert f["tokens"].sum() == len(acts) and (f["fvu"] > 0).all()
+
+
+def test_perturbed_lm_moves_only_the_chosen_blocks_and_is_cached(tiny_lm, tmp_path, monkeypatch):
+    from saelib.data.lm import load_lm
+    from saelib.papers.generalisation import perturb_lm
+
+    monkeypatch.setenv("SAELIB_CACHE", str(tmp_path))
+    path = perturb_lm(base=tiny_lm, rel_noise=0.5, up_to_layer=0, seed=1)
+    info = json.loads((tmp_path / "lm" / path.split("/")[-1] / "perturb.json").read_text())
+    assert info["blocks"] == 1 and info["rel_noise"] == 0.5
+    assert perturb_lm(base=tiny_lm, rel_noise=0.5, up_to_layer=0, seed=1) == path  # cached
+    base, _ = load_lm(tiny_lm)
+    moved, _ = load_lm(path)
+    w0, w0m = base.model.layers[0].mlp.up_proj.weight, moved.model.layers[0].mlp.up_proj.weight
+    rel = ((w0m - w0).pow(2).mean().sqrt() / w0.pow(2).mean().sqrt()).item()
+    assert 0.4 < rel < 0.6  # noise of rms 0.5 x rms(W)
+    assert torch.equal(base.model.layers[1].mlp.up_proj.weight, moved.model.layers[1].mlp.up_proj.weight)
+    assert torch.equal(base.model.embed_tokens.weight, moved.model.embed_tokens.weight)
+    assert torch.equal(base.model.layers[0].input_layernorm.weight, moved.model.layers[0].input_layernorm.weight)
+    with pytest.raises(ValueError, match="rel_noise must be in"):
+        perturb_lm(base=tiny_lm, rel_noise=0.0)
