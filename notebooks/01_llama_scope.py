@@ -81,11 +81,14 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # while nothing else is loaded) and the positive control, a copy with noise on its weights.
 
 # %%
-with timer("fine-tune and control model for §5 (cached)", times):
+with timer("fine-tune, control model and its harvest for §5 (cached)", times):
     ft_name = S.ft_model or gen.finetune_lm(S.model, S.ft_corpus, n_steps=S.ft_steps, batch_size=S.ft_batch,
                                            ctx_len=S.ctx_len, lr=S.ft_lr, seed=SEED, progress=False,
                                            order=S.data_order)
     ctrl_name = gen.perturb_lm(S.model, S.control_noise, up_to_layer=S.layer, seed=SEED)
+    # the control's held-out activations now, so that its model leaves memory before §5 loads the fine-tuned one
+    ctrl_eval = harvest(model=ctrl_name, layer=S.layer, corpus=S.corpus, split="eval", n_tokens=S.ft_eval_tokens,
+                        ctx_len=S.ctx_len, device=S.device, order=S.data_order, progress=False)
 with timer("shared harvest (cached)", times):
     train_acts, eval_acts = shared_activations(S, progress=False)
 X, X_eval = train_acts.acts, eval_acts.acts
@@ -190,27 +193,32 @@ frontier.round(3)
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
 families = [f"Vanilla {S.narrow}x", f"TopK {S.narrow}x", f"TopK {S.wide}x"]
+sweep = frontier["L0"].max() > 2 * frontier["L0"].min()  # full: a sweep of k and λ; quick: every SAE at L0 = k
+x_col = "L0" if sweep else "live"
 for fam, col, mk in zip(families, colors(3), ["s", "o", "D"]):
     part = frontier[frontier["family"] == fam].sort_values("L0")
     if not len(part):
         continue  # quick: no vanilla sweep
     live = part[part["k"] == S.k]["live"].mean() if fam.startswith("TopK") else None
-    axes[0].plot(part["L0"], part["EV"], marker=mk, ms=8, lw=0, color=col,
+    axes[0].plot(part[x_col], part["EV"], marker=mk, ms=8, lw=0, color=col,
                  label=fam + (f" ({live:,.0f} live latents at k={S.k})" if live else ""))
     first = part[part["seed"] == SEED]
-    if len(first) > 1:
+    if sweep and len(first) > 1:
         axes[0].plot(first["L0"], first["EV"], lw=2, color=col)
     at_k = part[part["k"] == S.k]
     if len(at_k):
         axes[1].plot(at_k["seed"], at_k["ΔLM"], marker=mk, ms=9, lw=0, color=col, label=fam)
-axes[0].set(xlabel="L0 (active latents per token)", ylabel="explained variance (held-out)",
-            title="Fidelity vs sparsity, every SAE (higher is better)")
-if frontier["L0"].max() > 2 * frontier["L0"].min():  # a sweep of k or λ (full)
+if sweep:
+    axes[0].set(xlabel="L0 (active latents per token)", title="Fidelity vs sparsity, every SAE (higher is better)")
     log_axis(axes[0], "x", ticks=(5, 10, 20, 50, 100, 200, 500))
-axes[1].set(xlabel="seed", ylabel="Δ LM loss (nats, held-out)", xticks=SEEDS,
+else:
+    axes[0].set(xlabel="live latents (fire on held-out text)", xlim=(0, 1.1 * frontier["live"].max()),
+                title=f"Fidelity at L0 = {S.k}, every seed (higher is better)")
+axes[0].set(ylabel="explained variance (held-out)", ylim=(0, 1))
+axes[1].set(xlabel="seed", ylabel="Δ LM loss (nats, held-out)", xticks=SEEDS, ylim=(0, None),
             title=f"Downstream loss at k = {S.k}, every seed (lower is better)")
-for ax in axes:
-    ax.legend()
+axes[0].legend(loc="lower right")
+axes[1].legend(loc="lower right")
 fig.suptitle(f"{S.model.split('/')[-1]}, layer {S.layer} residual")
 save_figure(fig, NB, "frontier")
 plt.show()
@@ -324,8 +332,8 @@ by_layer = pd.DataFrame([{"layer": L, "median ‖x‖": median_norm[L], "arm": n
                           "FVU mean": np.mean([norm_fvu[L, name, s] for s in SEEDS]),
                           "FVU sd": np.std([norm_fvu[L, name, s] for s in SEEDS], ddof=1)}
                          for L in norm_layers for name in norm_arms])
-print(f"{len(layer_data[S.layer][0].acts):,} training tokens per layer × {S.norm_epochs:g} epochs, batch {S.norm_batch}, lr {S.lr:g}, "
-      f"grad-norm clip {S.grad_clip:g}; {len(SEEDS)} seeds per arm and layer")
+print(f"{len(layer_data[S.layer][0].acts):,} training tokens per layer × {S.norm_epochs:g} epochs, batch {S.norm_batch}, "
+      f"lr {S.lr:g}, grad-norm clip {S.grad_clip:g}; {len(SEEDS)} seeds per arm and layer")
 by_layer.round(3)
 
 # %%
@@ -520,9 +528,8 @@ if S.long_context:
 # %%
 ft = dict(model=ft_name, layer=S.layer, corpus=S.corpus, ctx_len=S.ctx_len, device=S.device, order=S.data_order,
           progress=False)
-with timer("fine-tuned and control harvests (cached)", times):
+with timer("fine-tuned harvest (cached)", times):
     ft_eval = harvest(split="eval", n_tokens=S.ft_eval_tokens, **ft)
-    ctrl_eval = harvest(split="eval", n_tokens=S.ft_eval_tokens, **{**ft, "model": ctrl_name})
 n_seq = len(ft_eval.tokens)
 same_eval = torch.equal(ft_eval.tokens, eval_acts.tokens[:n_seq]) and torch.equal(ctrl_eval.tokens, ft_eval.tokens)
 assert same_eval, "base, fine-tuned and control evaluations must see the same text"
@@ -547,7 +554,8 @@ print(f"held-out Lee CE: base {lee_ce[S.model]:.3f} -> fine-tuned {lee_ce[ft_nam
 with timer("transfer evaluation", times):
     ev_base = evaluate(main, base_same)                 # FVU on the first n_seq sequences (Δ LM: §1's splice)
     ev_ft = evaluate(main, ft_eval, Splice(ft_eval, max_seqs=S.splice_seqs))
-    ev_ctrl = evaluate(main, ctrl_eval, Splice(ctrl_eval, max_seqs=S.splice_seqs))
+    # the control's blocks after layer 15 are the base model's, so its splice runs the base model's tail
+    ev_ctrl = evaluate(main, ctrl_eval, Splice(ctrl_eval, max_seqs=S.splice_seqs, model=S.model))
 ev_main = evals["TopK", wide, S.k, SEED]
 rows = [{"SAE": f"base, {len(X) // 1000}k tokens (§1)", "evaluated on": name, "residual moved %": 100 * dr,
          "FVU": ev.fvu, "ΔLM": dl}
