@@ -438,6 +438,9 @@ iv_t, ok_t = seeds_interval(PP * T_["absorption"], T_, A_, b=PP * A_["absorption
 iv_j, ok_j = seeds_interval(PP * J_["absorption"], J_, A_, b=PP * A_["absorption"])
 _, worst = weakest_setting({"TopK": iv_t, "JumpReLU": iv_j}, margin=0.1)
 mean_abs = {n: PP * ps[n]["absorption"].mean() for n in NAMES.values()}
+# the same comparison for plain ReLU-L1 (ATM's base, no mask): what holds for ATM here may hold without the mask
+iv_rt, _ = seeds_interval(PP * T_["absorption"], T_, R_, b=PP * R_["absorption"])
+iv_rj, _ = seeds_interval(PP * J_["absorption"], J_, R_, b=PP * R_["absorption"])
 claims.add_claim(
     "ATM has lower absorption than TopK and JumpReLU at matched L0",
     statistic="per seed: absorption(X) - absorption(ATM) at that seed's TopK L0, percentage points, X = TopK and "
@@ -447,7 +450,8 @@ claims.add_claim(
                   "JumpReLU and ATM sweeps bracket the TopK L0 in every seed" if gate_ok else NO_LETTER),
     measured=f"absorption at L0 ≈ {target_l0:.3g} (points, mean of {len(SEEDS)} seeds): ATM {mean_abs['ATM (reconstructed)']:.3f}, "
              f"TopK {mean_abs['TopK']:.3f}, JumpReLU {mean_abs['JumpReLU']:.3f}, ReLU-L1 {mean_abs['ReLU-L1']:.3f}; "
-             f"TopK - ATM {fmt(iv_t)}, JumpReLU - ATM {fmt(iv_j)}",
+             f"TopK - ATM {fmt(iv_t)}, JumpReLU - ATM {fmt(iv_j)}; the same for plain ReLU-L1 (no mask): TopK - ReLU-L1 "
+             f"{fmt(iv_rt)}, JumpReLU - ReLU-L1 {fmt(iv_rj)}",
     paper="ATM 0.0068 vs JumpReLU 0.0114 vs TopK 0.1402 (Gemma-2-2b)")
 rl_pos = bool((R_.loc[SEEDS, "absorption"] > 0).all())
 drop = 100 * (1 - A_["absorption"] / R_["absorption"].where(R_["absorption"] > 0))
@@ -464,6 +468,8 @@ claims.add_claim(
     paper="masking under-used latents reduces the absorption that L1 induces (abstract)")
 gap = 100 * (A_["fvu"] / R_["fvu"] - 1)
 iv_gap, ok_f = seeds_interval(gap, A_, R_)
+iv_ft, _ = seeds_interval(100 * (A_["fvu"] / T_["fvu"] - 1), A_, T_)  # beside TopK and JumpReLU too (not the claim)
+iv_fj, _ = seeds_interval(100 * (A_["fvu"] / J_["fvu"] - 1), A_, J_)
 fv, cs = matched["fvu"], matched["cosine"]
 claims.add_claim(
     "ATM keeps reconstruction quality (FVU within 10% of ReLU-L1)",
@@ -472,7 +478,8 @@ claims.add_claim(
     interval=iv_gap, margin=10.0, direction="greater", kind="equivalence", uncertainty="seeds", n_seeds=len(SEEDS),
     precondition=(ok_f, "ATM and ReLU-L1 bracket the TopK L0 in every seed"),
     measured=f"FVU ATM {fv['ATM (reconstructed)']:.3f} vs ReLU-L1 {fv['ReLU-L1']:.3f} ({fmt(iv_gap)} %), TopK "
-             f"{fv['TopK']:.3f}, JumpReLU {fv['JumpReLU']:.3f}; cosine ATM {cs['ATM (reconstructed)']:.3f}",
+             f"{fv['TopK']:.3f} (ATM {fmt(iv_ft)} % above it), JumpReLU {fv['JumpReLU']:.3f} (ATM {fmt(iv_fj)} %); "
+             f"cosine ATM {cs['ATM (reconstructed)']:.3f}",
     paper="ATM cosine 0.973 (Gemma-2-2b)")
 gt, ctrl, rt = (toy_tab.loc[k] for k in ["ground-truth dictionary", "ReLU-L1, control (no children)", "ReLU-L1"])
 base_ok = gt["absorption"] == 0 and gt["full_absorption"] == 0 and ctrl["absorption"] < 0.05
@@ -481,7 +488,9 @@ claims.add_check("The absorption metric detects planted absorption (toy)", base_
                  f"ground truth {gt['absorption']:.3f}, control {ctrl['absorption']:.3f}; ReLU-L1 absorption "
                  f"{rt['absorption']:.3f}, full {rt['full_absorption']:.3f} vs parent silent {rt['parent latent silent']:.3f}")
 claims.add_check("Enough letters pass the probe gate (>= 20 of 26)", len(passing) >= 20,
-                 f"{len(passing)}/26 letters with probe F1 >= {S.f1_gate}; macro-F1 {probe.f1.mean():.3f}")
+                 f"{len(passing)}/26 letters with probe F1 >= {S.f1_gate}; macro-F1 {probe.f1.mean():.3f}; absorption "
+                 f"averages over those that also have >= 5 correctly probed test words: "
+                 f"{int(table['letters_passing'].min())}-{int(table['letters_passing'].max())} letters per SAE")
 claims.save()
 claims.show()
 

@@ -274,10 +274,11 @@ plt.show()
 # %% [markdown]
 # ## 9 · A shared latent and an orphan
 #
-# Among seed 0's latents firing on 0.1–5% of held-out tokens (all live latents if that band holds
-# fewer than two): the one shared with the most other seeds (ties: highest worst-case cosine), and
-# the orphan, shared with the fewest (ties: weakest decoder match); the two are always different
-# latents. The table says, for each, its decoder partner in seed 1, the two cosines, how many other
+# Two examples from seed 0, each picked so that it meets its label. The **shared** one passes the
+# criterion with seed 1 and is shared with the most other seeds (ties: highest worst-case cosine); the
+# **orphan** is shared with no other seed (ties: weakest decoder match). Each is taken from the latents
+# firing on 0.1–5% of held-out tokens when that band holds one that qualifies, otherwise from all live
+# latents; a label no latent meets is left out and said so. The table says, for each, its decoder partner in seed 1, the two cosines, how many other
 # seeds share it and whether it passes the criterion with seed 1; below it, a dashboard card for each
 # (seed 0) and for its partner (seed 1): density and activation histogram, top-activating held-out
 # tokens, the output tokens its decoder row promotes and suppresses (logit lens) and its nearest
@@ -288,16 +289,25 @@ lm, tok = load_lm(S.model)
 m01 = match_saes(ref.saes[0], ref.saes[1], *ref.alive()[:2])
 mid = (dens > 1e-3) & (dens < 5e-2)
 c = counts[S.arch_width]
-cand = np.flatnonzero(mid) if mid.sum() >= 2 else np.flatnonzero(dens > 0)
-worst_cos = np.minimum(m01.cos_dec, m01.cos_enc)[cand]
-shared_lat = int(cand[np.lexsort((worst_cos, c[cand]))[-1]])  # most seeds sharing it, then highest cosine
-rest = cand[cand != shared_lat]
-orphan_lat = int(rest[np.lexsort((m01.cos_dec[rest], c[rest]))[0]])  # fewest seeds, then weakest match
+passes = m01.shared(S.threshold)
+worst_cos = np.minimum(m01.cos_dec, m01.cos_enc)
+meets = {"shared": passes & (c >= 1), "orphan": (c == 0) & ~passes}
+examples = {}  # label -> seed-0 latent
+for label, ok in meets.items():
+    pool = next((p for p in (np.flatnonzero(mid & ok), np.flatnonzero((dens > 0) & ok)) if len(p)), None)
+    if pool is None:
+        print(f"no live latent of seed 0 is {label} at threshold {S.threshold}: that example is left out")
+    elif label == "shared":  # most seeds sharing it, then the highest worst-case cosine
+        examples[label] = int(pool[np.lexsort((worst_cos[pool], c[pool]))[-1]])
+    else:  # the weakest decoder match
+        examples[label] = int(pool[np.argmin(m01.cos_dec[pool])])
 pairs = pd.DataFrame([{"which": label, "seed 0 latent": lat, "seed 1 partner": int(m01.partner_dec[lat]),
                        "cos_dec": round(float(m01.cos_dec[lat]), 2), "cos_enc": round(float(m01.cos_enc[lat]), 2),
                        f"other seeds sharing it (of {S.n_seeds - 1})": int(c[lat]),
-                       f"passes {S.threshold} with seed 1": bool(m01.shared(S.threshold)[lat])}
-                      for label, lat in [("most shared", shared_lat), ("orphan", orphan_lat)]])
+                       f"passes {S.threshold} with seed 1": bool(passes[lat]),
+                       "in the 0.1–5% band": bool(mid[lat])}
+                      for label, lat in examples.items()])
+assert all(meets[label][lat] for label, lat in examples.items()), "every example meets its label"
 display(pairs)
 for s, col in [(0, "seed 0 latent"), (1, "seed 1 partner")]:
     titles: dict[int, str] = {}  # the two partners may be one seed-1 latent: one card, both labels
