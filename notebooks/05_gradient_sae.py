@@ -147,6 +147,16 @@ save_figure(fig, NB, "gradient_norms")
 plt.show()
 
 # %% [markdown]
+# **Why $g$ depends on position.** The residual at position $p$ feeds, through attention, every prediction at
+# positions $\ge p$, so the gradient of the sequence-summed loss at $p$ adds the influence on all of them:
+# $g_p = \sum_{q \ge p} \partial\, \mathrm{CE}_q / \partial x_p$. Early positions collect more terms, and the
+# last position none (it makes no scored prediction, hence $g = 0$ there). So $g_p$ is the influence of
+# $x_p$ on the whole sequence's loss, not on its own next token. The per-token influence $\partial\,
+# \mathrm{CE}_{p} / \partial x_p$ alone would need one backward pass per position, about 126 times this
+# harvest; its direct-path part (through the final norm and the unembedding only, the logit lens) is cheap but
+# ignores every later block. We use the sequence-summed $g$, which is what the Δ LM splice measures, and say so.
+
+# %% [markdown]
 # ## 3 · Train TopK and g-SAE at equal $k$ and equal tokens
 #
 # The sweep helper trains every run with the same seeds and data order. For the g-SAE, a training
