@@ -381,7 +381,7 @@ x_cal, meas = X[:CALIB_TOKENS], eval_acts
 main = runs["TopK", wide, S.k, SEED].sae
 with timer("TopK -> JumpReLU", times):
     jr = ls.topk_to_jumprelu(main, x_cal, fold_norms=True)
-    jr_unfolded = ls.topk_to_jumprelu(main, x_cal, fold_norms=False)
+    jr_unfolded = ls.topk_to_jumprelu(main, x_cal, fold_norms=False, theta=jr.metadata["global_threshold"])
     jr_matched = ls.topk_to_jumprelu(main, X_eval, fold_norms=True)  # θ from the measurement tokens: L0 = k there
     ev_tk_meas = evals["TopK", wide, S.k, SEED]  # §1's evaluation: the same held-out tokens and splice
     ev_jr_meas, ev_jr_matched = evaluate(jr, meas, splice), evaluate(jr_matched, meas)

@@ -221,17 +221,19 @@ def global_threshold(sae: SAE, x: Tensor, k: int, batch_size: int = 4096) -> flo
 
 
 @torch.no_grad()
-def topk_to_jumprelu(sae: SAE, x_calib: Tensor, k: int | None = None, fold_norms: bool = True) -> SAE:
+def topk_to_jumprelu(sae: SAE, x_calib: Tensor, k: int | None = None, fold_norms: bool = True,
+                     theta: float | None = None) -> SAE:
     """A JumpReLU copy of a TopK SAE with the global threshold of :func:`global_threshold`.
 
     ``fold_norms=True``: decoder norms folded into the encoder, one threshold theta for every latent,
     f_i = z_i [z_i > theta]. ``fold_norms=False``: weights untouched, per-latent theta_i = theta/||d_i||,
-    f_i = z_i [z_i ||d_i|| > theta]. Both give identical reconstructions.
+    f_i = z_i [z_i ||d_i|| > theta]. Both give identical reconstructions. ``theta``: a threshold already
+    computed on ``x_calib`` (e.g. by the other ``fold_norms`` variant), so it is not computed again.
     """
     if sae.sparsifier.name != "topk":
         raise ValueError(f"sae.sparsifier must be 'topk', got {sae.sparsifier.name!r}")
     k = k or sae.sparsifier.k
-    theta = global_threshold(sae, x_calib, k)
+    theta = global_threshold(sae, x_calib, k) if theta is None else float(theta)
     ranked = getattr(sae.sparsifier, "rank_by_decoder_norm", False)
     out = SAE(sae.d_in, sae.d_sae, "jumprelu", apply_b_dec_to_input=sae.apply_b_dec_to_input,
               metadata={**sae.metadata, "converted_from": f"topk k={k}", "global_threshold": theta,

@@ -59,6 +59,9 @@ def test_global_threshold_gives_average_l0_k_on_calibration_tokens():
         assert (codes != 0).sum().item() == 300 * 5  # no ties with continuous data
     folded, unfolded = topk_to_jumprelu(sae, x, fold_norms=True), topk_to_jumprelu(sae, x, fold_norms=False)
     assert torch.allclose(folded(x), unfolded(x), atol=1e-4)
+    reused = topk_to_jumprelu(sae, x, fold_norms=False, theta=folded.metadata["global_threshold"])
+    assert torch.equal(reused.sparsifier.threshold, unfolded.sparsifier.threshold)  # a given theta is not recomputed
+    assert torch.allclose(topk_to_jumprelu(sae, x[:3], theta=2.5).sparsifier.threshold, torch.full((40,), 2.5))
     assert torch.allclose(folded.sparsifier.threshold, torch.full((40,), folded.metadata["global_threshold"]))
     assert torch.allclose(unfolded.sparsifier.threshold * sae.dec_norm(), torch.full((40,), folded.metadata["global_threshold"]), rtol=1e-5)
     # the chunked estimate equals the direct one
