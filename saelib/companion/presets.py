@@ -33,22 +33,23 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      lr=2e-4, batch_size=4096, n_seeds=3, n_latents_shown=8),
     },
     "01_llama_scope": {
-        # quick (budget 5 min): the vanilla sweep, the other k, the long-context test with its control and the
-        # small-budget SAEs of §5 run in `full` only (their claims say "budget")
+        # quick (budget 5 min): the vanilla sweep, the other k, the long-context test with its control, the
+        # small-budget SAEs of §5 and its Δ LM transfer test run in `full` only (their claims say "budget")
         "quick": dict(narrow=1, wide=4, ks=[32], k=32, l1_coeffs=[], epochs=1.0, lr=1e-3,
                       batch_size=1024, dead_window_tokens=50_000, n_seeds=3, sweep_seeds=1, ablation_lm=False, n_boot=2000,
                       splice_seqs=32, norm_layers=[5, 25], norm_train_tokens=8192, norm_eval_seqs=32, norm_epochs=6.0,
                       norm_batch=512, grad_clip=1e-3, long_context=False,
                       long_ctx_len=1024, long_n_tokens=16_384, long_train_tokens=65_536, pos_edges=[1, 128, 256, 512, 1024],
                       ft_model=None, ft_corpus="local:gensim-lee", ft_steps=8, ft_batch=2, ft_lr=1e-4, ft_train_tokens=0,
-                      ft_eval_tokens=4096, ft_sae_epochs=4.0, control_noise=0.1, omp_atoms=4, n_families_shown=2),
+                      ft_eval_tokens=4096, ft_sae_epochs=4.0, control_noise=0.1, transfer_lm=False, omp_atoms=4,
+                      n_families_shown=2),
         "full": dict(narrow=8, wide=32, ks=[25, 50, 100], k=50, l1_coeffs=[1.0, 2.0, 4.0, 8.0], epochs=1.0, lr=8e-4,
                      batch_size=2048, dead_window_tokens=1_000_000, n_seeds=3, sweep_seeds=3, ablation_lm=True, n_boot=2000,
                      splice_seqs=64, norm_layers=[5, 25], norm_train_tokens=1_000_000, norm_eval_seqs=64,
                      norm_epochs=1.0, norm_batch=2048, grad_clip=1e-3, long_context=True, long_ctx_len=4096,
                      long_n_tokens=131_072, long_train_tokens=1_000_000, pos_edges=[1, 1024, 2048, 3072, 4096],
                      ft_model="HuggingFaceTB/SmolLM2-135M-Instruct", ft_corpus=None, ft_steps=0, ft_batch=0,
-                     ft_lr=0.0, ft_train_tokens=1_000_000, ft_eval_tokens=65_536, ft_sae_epochs=1.0, control_noise=0.1,
+                     ft_lr=0.0, ft_train_tokens=1_000_000, ft_eval_tokens=65_536, ft_sae_epochs=1.0, control_noise=0.1, transfer_lm=True,
                      omp_atoms=4, n_families_shown=4),
     },
     "09_splinterp_mnist": {

@@ -86,7 +86,7 @@ KEEP = frozenset({
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
     "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
-    "long_context", "control_noise",
+    "long_context", "control_noise", "transfer_lm",
 })
 """Left at the full value: seeds, learning rates, coefficients, k and the lists of compared settings
 (``atm`` is kept as a dict but its step counts are capped)."""
