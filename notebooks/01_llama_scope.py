@@ -436,8 +436,9 @@ plt.show()
 # more the short-trained SAE degrades beyond position 128 than the control does. Both SAEs are trained on
 # `long_train_tokens` tokens, the short one on the first ones of §1's training tokens.
 #
-# The 1,024-token harvests, the two SAEs and the per-position splice take about 90 s on 2 cores. That does not
-# fit `quick`'s 5 minutes next to the rest, so this test runs in the `full` preset only (chunks of 4,096 tokens).
+# The 1,024-token harvests, the two SAEs and the per-position splice would take roughly 90 s more on 2 cores (our
+# estimate from the harvest and splice rates). That does not fit `quick`'s 5 minutes next to the rest, so this test
+# runs in the `full` preset only (chunks of 4,096 tokens).
 # In `quick` its claims are inconclusive for budget.
 
 # %%
@@ -517,7 +518,7 @@ if S.long_context:
 #
 # The wide SAE (main $k$), trained on the *base* activations, is then evaluated on the fine-tuned model's
 # activations of the *same* held-out sequences (the first `ft_eval_tokens` of the permuted order). FVU in every
-# preset; Δ LM (a splice of each moved model, about 22 s here) only where `transfer_lm` is set (`full`: budget).
+# preset; Δ LM (a splice of each moved model, about 30 s here) only where `transfer_lm` is set (`full`: budget).
 #
 # **A positive control.** "Transfers with small degradation" passes trivially if the model barely moved. So the
 # same SAE is also evaluated on a model that has clearly moved: the base model with Gaussian noise of
