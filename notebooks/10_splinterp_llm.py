@@ -177,14 +177,15 @@ frac.groupby(["activation", "fraction", "n_train", "method"])["test_mse"].mean()
 fig, axes = plt.subplots(1, 3, figsize=(20, 4.8))
 for ax, name in zip(axes, acts):
     for meth in METHODS:
-        dd = frac[(frac.activation == name) & (frac.method == meth)].groupby("fraction")["test_mse"].mean()
-        ax.plot(100 * dd.index, dd, ms=6, **METHOD_STYLE[meth])
+        dd = frac[(frac.activation == name) & (frac.method == meth)].groupby("fraction")["test_mse"]
+        ax.errorbar(100 * dd.mean().index, dd.mean(), yerr=dd.std().fillna(0), capsize=3, ms=6, **METHOD_STYLE[meth])
     ax.set(yscale="log", ylabel="final test MSE per dimension (log)",
-           title=f"{name}: sample efficiency (mean of {S.n_seeds} seeds)")
+           title=f"{name}: sample efficiency (mean ± sd over {S.n_seeds} seeds)")
 relu = frac[frac.activation == "ReLU + L1"]
 for meth in METHODS:
-    dd = relu[relu.method == meth].groupby("fraction")["test_nonzero_frac"].mean()
-    axes[2].plot(100 * dd.index, 100 * dd, ms=6, **METHOD_STYLE[meth])
+    dd = relu[relu.method == meth].groupby("fraction")["test_nonzero_frac"]
+    axes[2].errorbar(100 * dd.mean().index, 100 * dd.mean(), yerr=100 * dd.std().fillna(0), capsize=3, ms=6,
+                     **METHOD_STYLE[meth])
 axes[2].set(ylabel="non-zero codes (% of latents, test)", title="ReLU + L1: sparsity of the codes")
 lo_x = 100 * min(S.fractions) / 1.5
 for ax in axes:
