@@ -197,8 +197,8 @@ for ax in axes[:2]:  # N < 2m: at or below PAM's interpolation threshold, shown 
     ax.axvspan(lo_x, min(150, 100 * MIN_RATIO * m / len(X_train)), color="0.85", zorder=0,
                label=f"N < {MIN_RATIO:g} m = {MIN_RATIO * m:,.0f}: not scored")
     ax.axvline(100 * m / len(X_train), color="0.4", ls=":", lw=1.5, label=f"N = m = {m:,}")
-for ax in axes:
-    ax.legend(fontsize=9, loc="lower left")
+handles, names = axes[0].get_legend_handles_labels()  # one legend for the three panels, below them (off the data)
+fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(names), fontsize=11)
 save_figure(fig, NB, "sample_efficiency_and_sparsity")
 plt.show()
 
