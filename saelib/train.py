@@ -167,6 +167,9 @@ def check_training_data(data: Tensor, d_in: int, normalize_input: bool = True) -
         raise ValueError(f"data must be floating point (e.g. torch.float32), got {data.dtype}")
     if data.shape[0] == 0:
         raise ValueError("data has no rows")
+    norm = float(torch.linalg.vector_norm(data))  # one pass, no temporary: finite and > 0 settles both checks
+    if math.isfinite(norm) and norm > 0:
+        return
     bad = ~torch.isfinite(data).all(dim=1)
     if bool(bad.any()):
         rows = bad.nonzero().flatten()

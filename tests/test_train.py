@@ -3,7 +3,7 @@ import torch
 
 from saelib.metrics.reconstruction import evaluate
 from saelib.sae import SAE
-from saelib.train import TrainConfig, TrainingDiverged, lr_factor, train_sae
+from saelib.train import TrainConfig, TrainingDiverged, check_training_data, lr_factor, train_sae
 
 
 def synthetic(n=6000, d=24, m=48, k=3, seed=0):
@@ -115,6 +115,15 @@ def _raw_data(n=2000, d=16, seed=0):
 def test_bad_data_is_refused_before_the_first_step(bad, match):
     with pytest.raises((TypeError, ValueError), match=match):
         train_sae(SAE(16, 32, "topk", k=4, seed=0), bad(_raw_data()), TrainConfig(progress=False))
+
+
+@pytest.mark.parametrize("value", [3e38, 1e-45])
+def test_data_whose_norm_overflows_or_underflows_is_still_accepted(value):
+    """The one-pass norm settles the usual case; an overflowing (inf) or underflowing (0) norm of finite,
+    non-zero data falls back to the element-wise checks, which accept it."""
+    check_training_data(torch.full((10, 16), value), 16)
+    with pytest.raises(ValueError, match="non-finite values .* first at row 3"):
+        check_training_data(torch.full((10, 16), value).index_fill(0, torch.tensor([3]), float("inf")), 16)
 
 
 @pytest.mark.parametrize("lr", [1e12, 1e30])
