@@ -23,10 +23,12 @@ A sparsifier that keeps other values (``TopKAbs``: signed) must not set ``suppor
 from __future__ import annotations
 
 import inspect
+import math
 import warnings
 from contextlib import contextmanager
 from typing import Any, ClassVar, Iterator
 
+import torch
 from torch import Tensor, nn
 
 SPARSIFIERS: dict[str, type["Sparsifier"]] = {}
@@ -119,6 +121,29 @@ class BatchRule:
             yield self
         finally:
             self._force_batch_rule = prev
+
+    @torch.no_grad()
+    def calibrate_threshold_(self, pre: Tensor) -> Tensor:
+        """Set the inference threshold from calibration pre-activations ``pre`` (M, F) taken as *one* batch
+        (our estimator, beside the training-time moving average of the smallest kept activation):
+        theta = the largest pre-activation the batch rule leaves out (per latent for per-latent thresholds,
+        clamped at 0), so that ``pre > theta`` keeps on ``pre`` what the batch rule keeps, up to ties (exactly
+        only where the threshold has the rule's own granularity: not a global theta for per-column Feature Choice).
+        A quantile estimate: no lag behind training and no lost entry at the strict ``>``. Returns theta."""
+        if pre.dim() != 2:
+            raise ValueError(f"pre must be (tokens, latents), got shape {tuple(pre.shape)}")
+        was = self.training
+        self.eval()
+        try:
+            with self.batch_rule():
+                kept = self(pre, torch.ones(pre.shape[1], dtype=pre.dtype, device=pre.device)) > 0
+        finally:
+            self.train(was)
+        left_out = pre.masked_fill(kept, -math.inf)
+        per_latent = getattr(self, "threshold_mode", "global") == "per_latent"
+        theta = (left_out.amax(0) if per_latent else left_out.amax()).clamp_min(0)
+        self.threshold.copy_(theta.reshape(self.threshold.shape))
+        return theta
 
     def _use_batch_rule(self) -> bool:
         if self.training or self._force_batch_rule:

@@ -110,7 +110,9 @@ class FeatureChoice(BatchRule, Sparsifier):
       (alpha = ``zipf_alpha``), water-filled to sum to k N with m_i <= N. Ranks come from an EMA
       (``freq_beta``) of each latent's *demand*: the fraction of the batch's tokens for which it is
       among the global top k N affinities (what Mutual Choice would give it). Ranking by FC's own
-      firing frequency would be circular (it equals the allocation).
+      firing frequency would be circular (it equals the allocation). ``max_density`` < 1 caps every
+      m_i at floor(max_density N) (ours, an extension: with alpha = 1 the head latents otherwise take
+      every token of the batch); the excess goes to the other latents by the same water-filling.
 
     Inference (``.eval()``): batch-independent f = ReLU(z) [z > theta], theta an EMA (``threshold_beta``,
     started after ``threshold_start`` batches) of the smallest positive kept activation:
@@ -129,7 +131,7 @@ class FeatureChoice(BatchRule, Sparsifier):
 
     def __init__(self, k: int, n_latents: int, allocation: Allocation = "uniform", zipf_alpha: float = 1.0,
                  freq_beta: float = 0.9, threshold_mode: ThresholdMode = "per_latent", threshold_beta: float = 0.999,
-                 threshold_start: int = 1000) -> None:
+                 threshold_start: int = 1000, max_density: float = 1.0) -> None:
         super().__init__()
         if not isinstance(k, int) or k < 1:
             raise ValueError(f"k must be a positive int, got {k!r}")
@@ -138,6 +140,7 @@ class FeatureChoice(BatchRule, Sparsifier):
         check_choice("allocation", allocation, ALLOCATIONS)
         check_choice("threshold_mode", threshold_mode, THRESHOLD_MODES)
         check_range("zipf_alpha", zipf_alpha, 0)
+        check_range("max_density", max_density, 0, 1, lo_open=True)
         check_range("freq_beta", freq_beta, 0, 1)
         check_range("threshold_beta", threshold_beta, 0, 1)
         if threshold_beta >= 1 or freq_beta >= 1:
@@ -145,7 +148,7 @@ class FeatureChoice(BatchRule, Sparsifier):
         if not isinstance(threshold_start, int) or threshold_start < 0:
             raise ValueError(f"threshold_start must be a non-negative int, got {threshold_start!r}")
         self.k, self.n_latents, self.allocation = k, n_latents, allocation
-        self.zipf_alpha, self.freq_beta = float(zipf_alpha), float(freq_beta)
+        self.zipf_alpha, self.freq_beta, self.max_density = float(zipf_alpha), float(freq_beta), float(max_density)
         self.threshold_mode, self.threshold_beta, self.threshold_start = threshold_mode, float(threshold_beta), threshold_start
         n_thr = n_latents if threshold_mode == "per_latent" else 1
         self.register_buffer("threshold", torch.full((n_thr,), -1.0))  # < 0: not estimated yet
@@ -158,8 +161,9 @@ class FeatureChoice(BatchRule, Sparsifier):
         """m_i for a batch of ``n_tokens`` (uses the current demand ranks for ``zipf``)."""
         if self.allocation == "uniform":
             return uniform_allocation(n_tokens, self.n_latents, self.k)
-        total = min(max(self.k * n_tokens, self.n_latents), self.n_latents * n_tokens)
-        return zipf_allocation(ranks_from(self.demand.cpu()), total, n_tokens, self.zipf_alpha).to(self.demand.device)
+        cap = max(1, math.floor(self.max_density * n_tokens))
+        total = min(max(self.k * n_tokens, self.n_latents), self.n_latents * cap)
+        return zipf_allocation(ranks_from(self.demand.cpu()), total, cap, self.zipf_alpha).to(self.demand.device)
 
     def data_parallel_problem(self) -> str | None:
         return None  # gathers each column's top m_i across ranks
@@ -254,4 +258,5 @@ class FeatureChoice(BatchRule, Sparsifier):
     def config(self) -> dict[str, Any]:
         return {"k": self.k, "n_latents": self.n_latents, "allocation": self.allocation,
                 "zipf_alpha": self.zipf_alpha, "freq_beta": self.freq_beta, "threshold_mode": self.threshold_mode,
-                "threshold_beta": self.threshold_beta, "threshold_start": self.threshold_start}
+                "threshold_beta": self.threshold_beta, "threshold_start": self.threshold_start,
+                "max_density": self.max_density}

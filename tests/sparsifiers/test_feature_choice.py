@@ -62,6 +62,40 @@ def test_config_round_trips_and_threshold_matches_training_l0(tmp_path, mode):
     assert torch.equal(loaded.eval().encode(x[:50]), res.sae.encode(x[:50]))
 
 
+def test_capped_zipf_allocation_keeps_every_latent_below_the_cap():
+    n, f, k = 400, 64, 4
+    capped = FeatureChoice(k=k, n_latents=f, allocation="zipf", max_density=0.25)
+    free = FeatureChoice(k=k, n_latents=f, allocation="zipf")
+    for s in (capped, free):
+        s.demand.copy_(torch.linspace(1, 0, f))              # latent 0 most in demand
+    m, m_free = capped.budget(n), free.budget(n)
+    assert int(m.sum()) == int(m_free.sum()) == k * n        # the same budget, redistributed
+    assert int(m.max()) == 100 and int(m_free.max()) > 300   # floor(0.25 x 400); uncapped the head takes 337
+    assert bool((m[1:] <= m[:-1]).all()) and int(m[-1]) >= int(m_free[-1])
+    with pytest.raises(ValueError, match="max_density"):
+        FeatureChoice(k=k, n_latents=f, max_density=0.0)
+
+
+@pytest.mark.parametrize("make", [lambda: FeatureChoice(k=4, n_latents=64),
+                                  lambda: FeatureChoice(k=4, n_latents=64, allocation="zipf"),
+                                  lambda: MutualChoice(k=4)])
+def test_calibrated_threshold_reproduces_the_batch_rule_on_its_calibration_batch(make):
+    torch.manual_seed(0)
+    pre = torch.randn(4000, 64)
+    s = make()
+    s.demand.copy_(torch.linspace(1, 0, 64)) if hasattr(s, "demand") else None
+    s.eval()
+    with s.batch_rule():
+        kept_batch = s(pre, torch.ones(64)) > 0
+    theta = s.calibrate_threshold_(pre)
+    assert not s.training and s.has_threshold and bool((theta >= 0).all())
+    assert torch.equal(s(pre, torch.ones(64)) > 0, kept_batch)    # the inference rule keeps the same entries
+    # the moving-average estimator (smallest kept, strict >) drops that entry: one per latent for Feature Choice
+    if isinstance(s, FeatureChoice):
+        s.threshold.copy_(pre.masked_fill(~kept_batch, float("inf")).amin(0))
+        assert int(kept_batch.sum()) - int((s(pre, torch.ones(64)) > 0).sum()) == 64
+
+
 def test_bad_arguments_name_the_parameter():
     with pytest.raises(ValueError, match="allocation"):
         FeatureChoice(k=4, n_latents=8, allocation="pareto")
