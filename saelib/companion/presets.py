@@ -111,14 +111,23 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
         # curves) and only without auxiliary losses (aux_seeds: the first seed; 3 aux seeds ran over the
         # row), on 2 threads (runs are solo under the CPU lock) and without the splice (no claim rests on it);
         # ks without 64 (the full preset has it): with it a second execution ran over the row
-        "quick": dict(expansion=2, k=32, ks=[16, 32], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
+        # issue 14: at lr 3e-3 no rule leaves a latent dead, so the dead-latent claims get their own setting,
+        # chosen on TopK alone before any MC/FC SAE was trained there (rule: the first of lr 1e-2, 3e-2 at which
+        # TopK without AuxK, F = 2d, 0.5 epoch, seed 0, leaves >= 5% of its latents dead on 20,000 training
+        # tokens): lr 1e-2 left 13.7% dead (FVU 0.298 on those tokens; 3e-2 left 58.0%). The aux SAEs moved
+        # there (at lr 3e-3 they had nothing to do). For the budget, k = 16 (one seed, curves only) moved to full.
+        # cap_density: the capped Zipf extension (ours, fixed before it ran); calib_tokens: training tokens
+        # (after the first seen_tokens) for the calibrated thresholds, as many as 01's conversion uses
+        "quick": dict(expansion=2, k=32, ks=[32], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
                       threshold_start=50, freq_beta=0.9, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.9,
                       aux_below=0.5, dead_window_tokens=10_000, splice_seqs=0, threads=2, seeds=[0, 1, 2],
-                      seed_ks=[32], aux_seeds=[0], seen_tokens=10_000, n_boot=2000),
+                      seed_ks=[32], aux_seeds=[0], seen_tokens=10_000, n_boot=2000, dead_lr=1e-2,
+                      cap_density=0.25, calib_tokens=32_768),
         "full": dict(expansion=16, k=32, ks=[16, 32, 64], epochs=1.0, lr=3e-4, batch_size=4096, threshold_beta=0.999,
                      threshold_start=1000, freq_beta=0.99, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.99,
                      aux_below=0.5, dead_window_tokens=1_000_000, splice_seqs=128, threads=None, seeds=[0, 1, 2],
-                     seed_ks=[16, 32, 64], aux_seeds=[0, 1, 2], seen_tokens=131_072, n_boot=2000),
+                     seed_ks=[16, 32, 64], aux_seeds=[0, 1, 2], seen_tokens=131_072, n_boot=2000, dead_lr=None,
+                     cap_density=0.25, calib_tokens=32_768),
     },
     "03_jumprelu": {
         # quick: 3 seeds; TopK k=32 and the ReLU-L1 sweep are 00's SAEs (same recipe), loaded from the SAE store.
