@@ -133,8 +133,8 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # ([`docs/glossary.md`](../docs/glossary.md)): the SAEs are trained with the same seeds `S.seeds` and the same
 # data order per seed. The 4-minute budget of this notebook holds three seeds at $k$ = `S.k` (`S.ks`, the
 # other $k$ of the reconstruction–sparsity curve are in `full`) in both settings, without auxiliary losses;
-# the SAEs with auxiliary losses get the seeds `S.aux_seeds` (three seeds for them did not fit the budget;
-# the `full` preset seeds everything; run times are in the README's table, from `run.json`). A claim whose
+# the SAEs with auxiliary losses get the seeds `S.aux_seeds`: none in quick (with them the notebook ran over
+# its row), three in `full`, which seeds everything (run times are in the README's table, from `run.json`). A claim whose
 # settings lack three seeds says so: inconclusive, "budget". Δ LM loss needs the splice over at least 32
 # held-out sequences for every SAE, which the quick preset cannot afford and no claim here rests on: the
 # quick preset skips it.
@@ -302,10 +302,11 @@ plt.show()
 # %% [markdown]
 # **Did the auxiliary losses act at all?** AuxK only acts on latents silent for the whole dead window
 # (`S.dead_window_tokens` training tokens) and aux_zipf only on latents below half their Zipf target; the
-# share of logged training steps on which each loss was non-zero (mean over seeds):
+# share of logged training steps on which each loss was non-zero (mean over seeds; empty where the preset
+# trains no SAE with an auxiliary loss):
 
 # %%
-aux_use = pd.DataFrame([{"SAE": r.label, "seed": r.seed,
+aux_use = pd.DataFrame(columns=["SAE", "seed", "steps with loss > 0", "latents dead in training (end)"]) if not S.aux_seeds else pd.DataFrame([{"SAE": r.label, "seed": r.seed,
                          "steps with loss > 0": float((store[(r.label, r.seed)].history["auxk" if r.aux == "AuxK" else "aux_zipf"] > 0).mean()),
                          "latents dead in training (end)": float(store[(r.label, r.seed)].history["dead_frac"].iloc[-1])}
                         for r in dead.itertuples() if r.aux != "none"])
@@ -611,6 +612,7 @@ def every_setting(intervals: dict, margin: float, kind: str = "effect", directio
 
 claims = ClaimsTable(NB, PRESET, SEED)
 dead_pct = {lab: 100 * seed_values(lab, "dead_frac_threshold") for lab in pd.concat([main, dead])["label"].unique()}
+NO_AUX = np.full(len(SEEDS), np.nan)   # a setting not trained in this preset (quick: the auxiliary losses)
 fc_labels = [lab for lab in dead_pct if lab.split(" ")[0] in ("FC-uniform", "FC-zipf") and "aux=none" in lab]
 fc_iv = {lab: seeded_interval(1.0 - dead_pct[lab], np.zeros(len(SEEDS))) for lab in fc_labels}
 setting, iv, ok, missing = every_setting(fc_iv, 0.0)
@@ -631,22 +633,25 @@ for aux_name, aux_pairs, claim in [
         ("AuxK", [(r, a) for r in ("MC", "FC-uniform", "FC-zipf") for a in aux_for[r]],
          "MC and FC have fewer dead latents than TopK, with auxiliary losses")]:
     b = f"TopK k={S.k} aux={aux_name}{SUF}"
-    dead_iv = {f"{r}+{a}": seeded_interval(dead_pct[b], dead_pct[f"{r} k={S.k} aux={a}{SUF}"]) for r, a in aux_pairs}
-    base_dead[aux_name] = float(np.nanmean(dead_pct[b]))
+    trained = b in dead_pct
+    dead_iv = {f"{r}+{a}": seeded_interval(dead_pct.get(b, NO_AUX), dead_pct.get(f"{r} k={S.k} aux={a}{SUF}", NO_AUX))
+               for r, a in aux_pairs}
+    base_dead[aux_name] = float(np.nanmean(dead_pct[b])) if trained else np.nan
     setting, iv, ok, missing = every_setting(dead_iv, 100 / F)
-    has_dead = base_dead[aux_name] > 0
+    has_dead = trained and base_dead[aux_name] > 0
     claims.add_claim(claim, f"dead % (TopK{'' if aux_name == 'none' else '+AuxK'}) - dead % (rule) on the held-out split, "
                      f"percentage points, {len(aux_pairs)} comparisons at k={S.k}, {DEAD} setting (lr "
                      f"{lr_of[DEAD]:g}); paired t over seeds; aggregate: the weakest setting", iv, 100 / F, "greater",
                      "seeds", len(SEEDS),
                      measured=f"weakest {setting}: {iv.rounded(2)}; dead % (mean over seeds): TopK "
                      f"{base_dead[aux_name]:.2f}, " + ", ".join(
-                         f"{r}{'' if a == 'none' else '+' + a} {np.nanmean(dead_pct[f'{r} k={S.k} aux={a}{SUF}']):.2f}"
+                         f"{r}{'' if a == 'none' else '+' + a} {np.nanmean(dead_pct.get(f'{r} k={S.k} aux={a}{SUF}', NO_AUX)):.2f}"
                          for r, a in aux_pairs),
                      paper="fewer dead latents than TopK",
-                     precondition=(has_dead and ok, f"TopK ({aux_name}) has dead latents (mean over seeds > 0): "
-                                   f"{base_dead[aux_name]:.2f}%" if not has_dead
-                                   else f"budget: fewer than 3 seeds for {missing}"))
+                     precondition=(has_dead and ok, "budget: no SAE with auxiliary losses in this preset (full trains "
+                                   "them with 3 seeds)" if not trained else
+                                   f"TopK ({aux_name}) has dead latents (mean over seeds > 0): {base_dead[aux_name]:.2f}%"
+                                   if not has_dead else f"budget: fewer than 3 seeds for {missing}"))
 
 gain = {}
 for r in ("MC", "FC-uniform", "FC-zipf"):
@@ -719,7 +724,7 @@ claims.add_claim("Inference threshold reproduces training L0 (within 5%)",
                  f"to {chk['err held-out %'].max():+.1f}% over {len(chk)} SAEs",
                  paper="batch-independent threshold at inference")
 setting, iv = weakest_setting(cal_iv, L0_TOL, kind="equivalence")
-claims.add_claim("Extension (ours): calibrated thresholds reproduce training L0 (within 5%)",
+claims.add_claim("Extension, ours: calibrated thresholds reproduce training L0 (within 5%)",
                  "100 (L0 calibrated threshold / L0 batch rule - 1), %, held-out split, per MC and FC SAE without aux "
                  f"(seed {SEEDS[0]}), thresholds calibrated on {len(X_cal):,} training tokens; bootstrap over held-out "
                  "documents; aggregate: the weakest setting",
@@ -734,7 +739,7 @@ cap_lab = f"FC-zipf-cap k={S.k} aux=none"
 a, b = seed_values(f"TopK k={S.k} aux=none", "fvu_batch"), seed_values(cap_lab, "fvu_batch")
 iv = seeded_interval(100 * (a - b) / a, np.zeros(len(SEEDS))) or NO_SETTING
 on_mean = always_on.groupby("rule")[["latents on >= 99% of tokens", "their share of L0 (%)"]].mean()
-claims.add_claim("Extension (ours): capped FC-zipf reconstructs better than TopK at equal sparsity",
+claims.add_claim("Extension, ours: capped FC-zipf reconstructs better than TopK at equal sparsity",
                  f"100 (FVU TopK - FVU FC-zipf-cap) / FVU TopK, %, batch rule, held-out, k={S.k}, cap "
                  f"{S.cap_density:g} of a batch per latent; paired t over seeds", iv, 1.0, "greater", "seeds", len(SEEDS),
                  measured=f"{iv.rounded(2)}%; FVU (batch rule) TopK {np.nanmean(a):.3f}, FC-zipf-cap {np.nanmean(b):.3f}, "
@@ -775,15 +780,15 @@ mc_g = [one_seed[("MC", k)] for k in S.ks]
 fc_g = [one_seed[(r, k)] for r in ("FC-uniform", "FC-zipf") for k in S.ks]
 c_dead, c_dead_aux = cl["MC and FC have fewer dead latents than TopK"], cl["MC and FC have fewer dead latents than TopK, with auxiliary losses"]
 c_rec, c_cal = cl["MC and FC reconstruct better than TopK at equal sparsity"], cl["MC and FC reconstruct better than TopK at matched L0"]
-c_thr, c_ext = cl["Inference threshold reproduces training L0"], cl["Extension (ours): calibrated thresholds reproduce training L0"]
-c_cap = cl["Extension (ours): capped FC-zipf reconstructs better than TopK at equal sparsity"]
+c_thr, c_ext = cl["Inference threshold reproduces training L0"], cl["Extension, ours: calibrated thresholds reproduce training L0"]
+c_cap = cl["Extension, ours: capped FC-zipf reconstructs better than TopK at equal sparsity"]
 display(Markdown(f"""
 * TopK, Feature Choice and Mutual Choice are three ways of spending the same budget of $kN$
   (token, feature) pairs: by rows, by columns, or globally. Mutual Choice is BatchTopK under another name.
 * **Dead latents.** At learning rate {S.lr:g} nothing dies under any rule, so the dead-latent claims are scored
   in the {DEAD} setting (learning rate {lr_of[DEAD]:g}, chosen on TopK alone), where TopK leaves
-  {base_dead['none']:.2f}% of its latents dead on the held-out split without AuxK and {base_dead['AuxK']:.2f}%
-  with it (mean over the seeds trained). "Fewer dead than TopK" is **{c_dead.verdict}** ({c_dead.precondition or
+  {base_dead['none']:.2f}% of its latents dead on the held-out split without AuxK{'' if np.isnan(base_dead['AuxK']) else
+  f" and {base_dead['AuxK']:.2f}% with it"} (mean over the seeds trained). "Fewer dead than TopK" is **{c_dead.verdict}** ({c_dead.precondition or
   c_dead.measured}); with auxiliary losses **{c_dead_aux.verdict}** ({c_dead_aux.precondition or c_dead_aux.measured}).
   Feature Choice guarantees every latent its share of tokens during training; on held-out tokens under its
   per-latent thresholds the FC claim is **{cl['Feature Choice has'].verdict}** ({cl['Feature Choice has'].measured}).

@@ -115,14 +115,15 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
         # chosen on TopK alone before any MC/FC SAE was trained there (rule: the first of lr 1e-2, 3e-2 at which
         # TopK without AuxK, F = 2d, 0.5 epoch, seed 0, leaves >= 5% of its latents dead on 20,000 training
         # tokens): lr 1e-2 left 13.7% dead (FVU 0.298 on those tokens; 3e-2 left 58.0%). The aux SAEs moved
-        # there (at lr 3e-3 they had nothing to do). For the budget, k = 16 (one seed, curves only) moved to full.
-        # cap_density: the capped Zipf extension (ours, fixed before it ran); calib_tokens: training tokens
-        # (after the first seen_tokens) for the calibrated thresholds, as many as 01's conversion uses
+        # there in full (at lr 3e-3 they had nothing to do). For the budget, k = 16 (one seed, curves only) and
+        # the aux SAEs (aux_seeds: a first execution with them at the dead setting, seed 0, ran 4.6 min) are in
+        # full only. cap_density: the capped Zipf extension (ours, fixed before it ran); calib_tokens: training
+        # tokens (after the first seen_tokens) for the calibrated thresholds (quick: 8,192 for the budget)
         "quick": dict(expansion=2, k=32, ks=[32], epochs=0.5, lr=3e-3, batch_size=576, threshold_beta=0.9,
                       threshold_start=50, freq_beta=0.9, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.9,
                       aux_below=0.5, dead_window_tokens=10_000, splice_seqs=0, threads=2, seeds=[0, 1, 2],
-                      seed_ks=[32], aux_seeds=[0], seen_tokens=10_000, n_boot=2000, dead_lr=1e-2,
-                      cap_density=0.25, calib_tokens=32_768),
+                      seed_ks=[32], aux_seeds=[], seen_tokens=10_000, n_boot=2000, dead_lr=1e-2,
+                      cap_density=0.25, calib_tokens=8_192),
         "full": dict(expansion=16, k=32, ks=[16, 32, 64], epochs=1.0, lr=3e-4, batch_size=4096, threshold_beta=0.999,
                      threshold_start=1000, freq_beta=0.99, zipf_alpha=1.0, aux_coeff=1 / 32, aux_beta=0.99,
                      aux_below=0.5, dead_window_tokens=1_000_000, splice_seqs=128, threads=None, seeds=[0, 1, 2],
