@@ -52,7 +52,7 @@ CAP: dict[str, int | float] = {
     # tokens and sequences
     "n_train_tokens": 16_384, "n_eval_tokens": 4096, "long_n_tokens": 4096, "ft_train_tokens": 4096,
     "ft_eval_tokens": 2048, "norm_train_tokens": 4096, "long_train_tokens": 4096, "norm_eval_seqs": 16,
-    "dead_window_tokens": 4096, "seen_tokens": 4096, "splice_seqs": 16,
+    "dead_window_tokens": 4096, "seen_tokens": 4096, "calib_tokens": 4096, "splice_seqs": 16,
     "grad_eval_seqs": 16, "steer_seqs": 4, "steer_latents": 8, "n_test": 200, "n_train": 2000,
     # batches, epochs and steps
     "batch_size": 512, "synth_batch_size": 1024, "pam_batch_size": 256, "epochs": 1.0, "llm_epochs": 1.0,
@@ -84,7 +84,7 @@ KEEP = frozenset({
     "mu_enc", "n_latents", "n_seeds", "n_top", "n_vectors", "narrow", "nu_enc", "omp_atoms", "order_seeds",
     "pca_ranks", "probe_test_frac", "prox_mu", "ridge", "seeds", "steer_alpha", "steps_per_batch", "sweep_seeds",
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
-    "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds",
+    "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds", "dead_lr", "cap_density",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
     "long_context", "control_noise", "transfer_lm",
 })
