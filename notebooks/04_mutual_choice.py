@@ -125,9 +125,10 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # second setting, **our choice, made on TopK alone before any MC or FC SAE was trained there**: the first
 # learning rate of (1e-2, 3e-2) at which TopK without AuxK (same width, half an epoch, seed 0) leaves at
 # least 5% of its latents dead on 20,000 training tokens. 1e-2 left 13.7% dead in that pilot (3e-2: 58%),
-# so the *dead setting* is the same grid at learning rate `S.dead_lr`; the SAEs with auxiliary losses are
-# trained there, where AuxK and aux_zipf have latents to revive. (`full` trains wide enough for TopK to
-# leave latents dead at its own learning rate, `S.dead_lr = None`, and scores everything on one setting.)
+# so the *dead setting* is the same grid at learning rate `S.dead_lr`; a preset with both a dead setting and
+# SAEs with auxiliary losses trains the latter there, where AuxK and aux_zipf have latents to revive (quick
+# trains none, for its budget). (`full` trains wide enough for TopK to leave latents dead at its own learning
+# rate, `S.dead_lr = None`, and scores everything, auxiliary losses included, on one setting.)
 #
 # **Seeds.** A claim that one training rule beats another needs seed-to-seed variation
 # ([`docs/glossary.md`](../docs/glossary.md)): the SAEs are trained with the same seeds `S.seeds` and the same
