@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from saelib import TrainConfig
+from saelib import SAE, TrainConfig, train_sae
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
 from saelib.companion.dashboard import dashboard
 from saelib.data.harvest import harvest_gradients
@@ -49,7 +49,7 @@ from saelib.data.lm import LMTail, load_lm, unembedding
 from saelib.metrics.reconstruction import evaluate
 from saelib.metrics.splice import Splice
 from saelib.metrics.uncertainty import paired_t_interval
-from saelib.papers.gradient_sae import default_beta, feed_gradients, steering_effect
+from saelib.papers.gradient_sae import default_beta, feed_gradients, pick_beta, steering_effect
 from saelib.sparsifiers.gradient_topk import with_gradients
 from saelib.sweep import grid, run_sweep
 
@@ -87,11 +87,14 @@ print({k: v for k, v in vars(S).items() if k != "notebook"})
 # * $d_i$ is the *unit* decoder direction, so the score does not depend on the input scaling that
 #   training folds into the weights. Scores of non-positive $z_i$ stay $z_i$ (below every positive
 #   score, so a latent with $z_i \le 0$ is never promoted, and ties break exactly as in TopK).
-# * $\beta$ is not given. Ours is fixed by scale alone, before training:
-#   $\beta = 1 / \operatorname{median}_\text{tokens} \mathbb E_u \lvert u \cdot g \rvert = \sqrt{\pi d / 2} / \operatorname{median} \lVert g \rVert$
-#   for a random unit $u$, i.e. for a typical token and a typical direction the influence term is 1
-#   (the score doubles). The claims use this $\beta$ only; two more values ($\times$ `S.beta_factors`)
-#   are trained at one $k$ and shown in full, as a sensitivity check.
+# * $\beta$ is not given. Its scale anchor is
+#   $\beta_0 = 1 / \operatorname{median}_\text{tokens} \mathbb E_u \lvert u \cdot g \rvert = \sqrt{\pi d / 2} / \operatorname{median} \lVert g \rVert$
+#   for a random unit $u$: for a typical token and a typical direction the influence term is then 1 (the score
+#   doubles). $\beta$ itself is fixed before any claim is scored, by three short pilot runs on *training*
+#   tokens (§3a): $\beta = 0$ (which is TopK) and $\beta_0 \times$ `S.pilot_factors`; the claims use the largest
+#   $\beta$ whose FVU (with $g$) is at most `S.pilot_max_cost`% above the $\beta = 0$ pilot's. The rule is the
+#   issue's; the two candidates were placed on training tokens only. The full preset also trains
+#   $\beta \times$ `S.beta_factors` at one $k$ on the held-out data, as a sensitivity check.
 # * Equal $k$, equal tokens: TopK and g-SAE train on the same subset of the shared harvest (the first
 #   `S.grad_train_seqs` sequences of its fixed permuted order, where $g$ was computed), same seeds, same
 #   order, same optimiser. Every run is trained once per seed in `S.seeds` (init and data order follow the
@@ -126,9 +129,9 @@ print(f"train {len(X):,} tokens (with g, {S.grad_train_seqs} sequences), held-ou
 
 # %%
 g_norm = G.norm(dim=1)
-beta = default_beta(G)
+beta0 = default_beta(G)
 print(f"||g||: median {g_norm.median():.3g}, 10%-90% [{g_norm.quantile(0.1):.3g}, {g_norm.quantile(0.9):.3g}]; "
-      f"||x|| median {X.norm(dim=1).median():.0f}; β = sqrt(π d / 2) / median ||g|| = {beta:.3g}")
+      f"||x|| median {X.norm(dim=1).median():.0f}; β₀ = sqrt(π d / 2) / median ||g|| = {beta0:.3g}")
 
 pal = colors(4)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4))
@@ -157,6 +160,74 @@ plt.show()
 # ignores every later block. We use the sequence-summed $g$, which is what the Δ LM splice measures, and say so.
 
 # %% [markdown]
+# ## 3a · Fixing $\beta$ from three pilots (training tokens only)
+#
+# $\beta$ trades reconstruction for influence: the larger it is, the more the score follows $\lvert d_i \cdot g\rvert$
+# instead of the activation. The paper does not give it, so we fix it by a rule stated before the runs:
+# three pilot SAEs at $k$ = `S.k` (seed `SEED`), $\beta \in \{0,\ \beta_0/3,\ \beta_0\}$, each trained for
+# `S.pilot_epochs` epoch on the first `S.pilot_frac` of the training sequences and measured, with $g$, on the
+# remaining training sequences (a sequence boundary splits them; no held-out token is used). The claims use the
+# largest $\beta$ whose FVU is at most `S.pilot_max_cost`% above the $\beta = 0$ pilot (TopK). Beside the FVU cost
+# the figure shows what $\beta$ is meant to buy: the first-order loss error of the reconstruction,
+# $\lvert g \cdot (\hat x - x)\rvert$ per token (§1), averaged over the same tokens.
+
+# %%
+m = S.expansion * d
+seq_of = train_acts.index[: len(G), 0].numpy()
+starts = np.flatnonzero(np.r_[True, seq_of[1:] != seq_of[:-1]])
+cut = int(starts[int(S.pilot_frac * len(starts))])  # first row of a sequence: pilot training | pilot validation
+x_fit, g_fit, x_val, g_val = X[:cut], G[:cut], X[cut:], G[cut:]
+pilot_cfg = TrainConfig(epochs=S.pilot_epochs, lr=S.lr, batch_size=S.batch_size, beta2=S.beta2,
+                        dead_window_tokens=S.dead_window_tokens, seed=SEED, callbacks=[feed_gradients(g_fit)])
+pilots = []
+with timer(f"β pilots: {1 + len(S.pilot_factors)} SAEs"):
+    for f in [0.0, *S.pilot_factors]:
+        sae = train_sae(SAE(d, m, "gradient_topk", k=S.k, beta=beta0 * f, seed=SEED), x_fit, pilot_cfg).sae
+        with torch.no_grad(), with_gradients(sae, g_val):
+            first_order = ((sae(x_val) - x_val) * g_val).sum(1).abs().mean()
+        pilots.append(dict(factor=f, beta=beta0 * f, fvu=evaluate(sae, x_val, grads=g_val).fvu,
+                           first_order=float(first_order)))
+pilots = pd.DataFrame(pilots)
+beta, cost = pick_beta(dict(zip(pilots["beta"], pilots["fvu"])), S.pilot_max_cost)
+beta_rule_met = beta is not None
+if not beta_rule_met:  # no candidate within the bound: the smallest is used, and the check below fails
+    beta = beta0 * min(S.pilot_factors)
+pilots["fvu_cost_%"] = [0.0] + [cost[b] for b in pilots["beta"][1:]]
+pilots["first_order_change_%"] = 100 * (pilots["first_order"] / pilots["first_order"].iloc[0] - 1)
+print(f"pilots: {len(x_fit):,} training tokens ({len(starts[starts < cut])} sequences), measured on {len(x_val):,}; "
+      f"chosen β = {beta / beta0:.3g} β₀ = {beta:.3g}")
+pilots.round(4)
+
+# %%
+cand = pilots.iloc[1:]
+fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+for ax, col, name in zip(axes, ["fvu_cost_%", "first_order_change_%"],
+                         ["FVU vs β = 0 (%)", "mean |g · (x̂ − x)| vs β = 0 (%)"]):
+    ax.plot(cand["factor"], cand[col], "s-", ms=8, color=pal[1], label="g-SAE pilots (with g)")
+    ax.axhline(0, color=pal[0], ls=":", label="β = 0 (TopK pilot)")
+    ax.plot([beta / beta0], [cand.loc[np.isclose(cand["beta"], beta), col].iloc[0]], "*", ms=16, color=pal[3],
+            label=f"chosen β = {beta:.3g}")
+    ax.set(xscale="log", xlabel=f"β / β₀ (β₀ = {beta0:.3g}, log scale)", ylabel=name, title=name.split(" vs")[0] + " vs β")
+    ax.set_xticks(list(cand["factor"]), [f"β₀/{1 / f:.0f}" if f < 1 else ("β₀" if f == 1 else f"{f:g} β₀") for f in cand["factor"]])
+    ax.minorticks_off()
+axes[0].axhline(S.pilot_max_cost, color="0.4", ls="--", label=f"bound: {S.pilot_max_cost:g}%")
+axes[0].legend(fontsize=9, loc="upper left")
+fig.suptitle(f"Fixing β: {1 + len(S.pilot_factors)} pilots, k = {S.k}, {S.pilot_epochs:g} epoch, "
+             f"FVU on {len(x_val):,} training tokens the pilots did not see", fontweight="bold")
+save_figure(fig, NB, "beta_pilots")
+plt.show()
+
+# %%
+display(Markdown(
+    f"The rule {'picks' if beta_rule_met else 'finds no candidate within the bound and falls back to'} "
+    f"$\\beta$ = {beta / beta0:.3g} $\\beta_0$ = {beta:.3g}, whose FVU cost is {cost[beta]:+.1f}% "
+    f"(bound {S.pilot_max_cost:g}%). FVU cost and change of the first-order loss error "
+    f"$\\lvert g \\cdot (\\hat x - x)\\rvert$, each against the $\\beta = 0$ pilot: "
+    + "; ".join(f"{f:.3g} $\\beta_0$: {c:+.1f}% and {e:+.1f}%"
+                for f, c, e in zip(cand["factor"], cand["fvu_cost_%"], cand["first_order_change_%"]))
+    + " (training tokens, one seed)."))
+
+# %% [markdown]
 # ## 3 · Train TopK and g-SAE at equal $k$ and equal tokens
 #
 # The sweep helper trains every run with the same seeds and data order. For the g-SAE, a training
@@ -167,7 +238,6 @@ plt.show()
 # training needs the callback, is trained directly.
 
 # %%
-m = S.expansion * d
 feed = {"gradient_topk": dict(callbacks=[feed_gradients(G)])}
 runs = (grid(["topk"], [m], ks=S.ks)
         + grid(["gradient_topk"], [m], ks=S.ks, sparsifier_kwargs={"gradient_topk": dict(beta=beta)},
@@ -228,24 +298,26 @@ for (arch, ev), st in style.items():
     yerr = [mu["delta_lm_loss"] - lo, hi - mu["delta_lm_loss"]]
     axes[0].errorbar(mu["l0"], mu["delta_lm_loss"], yerr=yerr, ms=8, capsize=3, **st)
     axes[1].errorbar(mu["fvu"], mu["delta_lm_loss"], yerr=yerr, ms=8, capsize=3, **st)
-    if arch == "topk":
-        for k, r in mu.iterrows():
-            axes[1].annotate(f"k={k}", (r.fvu, r.delta_lm_loss), textcoords="offset points", xytext=(-28, -12),
-                             fontsize=8, color=st["color"])
+for k, grp in main.groupby("k"):  # one label per k, above its group of points (top-left corner of the group)
+    mu = grp.groupby(["arch", "eval"])[["fvu", "delta_lm_loss"]].mean()
+    axes[1].annotate(f"k = {k}", (mu["fvu"].min(), mu["delta_lm_loss"].max()), textcoords="offset points",
+                     xytext=(0, 12), fontsize=10, ha="left", va="bottom", bbox=dict(fc="white", ec="none", alpha=0.8))
+axes[1].margins(y=0.15)
 axes[0].set(xlabel="L0 (active latents per held-out token)", ylabel="Δ LM loss (nats, spliced − clean)",
             title="Frontier: Δ LM loss vs L0")
 log_axis(axes[0], "x", ticks=tuple(S.ks))
 axes[1].set(xlabel="FVU (held-out)", ylabel="Δ LM loss (nats, spliced − clean)",
-            title="Reconstruction vs downstream loss (k labels on TopK)")
+            title="Reconstruction vs downstream loss")
 axes[0].legend(fontsize=9)
 fig.suptitle(f"TopK vs g-SAE (SmolLM2-135M layer 15, m = {m}, equal tokens, {len(SEEDS)} seeds)", fontweight="bold")
 save_figure(fig, NB, "frontier")
 plt.show()
 
 # %% [markdown]
-# **β sensitivity** (one $k$, seed `SEED`; not used by the claims). The full preset trains $\beta$ ×
-# `S.beta_factors` next to the $\beta$ fixed above; the quick preset leaves it out to fit three seeds in
-# its time budget.
+# **β sensitivity on held-out data** (one $k$, seed `SEED`; not used by the claims, and $\beta$ is not chosen
+# from it: that would be tuning on the outcome). The full preset trains $\beta$ × `S.beta_factors` next to the
+# $\beta$ fixed by the pilots; the quick preset leaves it out to fit three seeds in its time budget (its pilots,
+# §3a, show the sensitivity on training tokens).
 
 # %%
 if S.beta_factors:
@@ -268,7 +340,7 @@ if S.beta_factors:
             ax.plot(sel["beta_factor"], sel[metric], ms=8, **style[("gradient_topk", ev)])
     for ax, metric, name in zip(axes, ["delta_lm_loss", "fvu"], ["Δ LM loss (nats)", "FVU"]):
         ax.axhline(ref_t[metric], color=pal[0], ls=":", label=f"TopK k={S.k}")
-        ax.set(xscale="log", xlabel=f"β / β₀ (β₀ = {beta:.3g}, log scale)", ylabel=name,
+        ax.set(xscale="log", xlabel=f"β / β* (β* = {beta:.3g}, fixed by the pilots; log scale)", ylabel=name,
                title=f"{name.split(' (')[0]} vs β, k = {S.k} (one seed)")
         ax.set_xticks(sorted([1.0, *S.beta_factors]), [f"×{f:g}" for f in sorted([1.0, *S.beta_factors])])
         ax.minorticks_off()
@@ -475,6 +547,9 @@ claims.add_claim(
     measured=f"median Δ log p {med['g-SAE'].mean():.2f} vs {med['TopK'].mean():.2f} nats (mean over seeds); "
              f"difference {iv_steer.estimate:+.2f} [{iv_steer.lo:+.2f}, {iv_steer.hi:+.2f}], α = {alpha:.0f}",
     paper="g-SAE latents steer more effectively in arbitrary contexts (Sec. 5)")
+claims.add_check(f"β rule: a pilot β within {S.pilot_max_cost:g}% FVU of β = 0 (training tokens)", beta_rule_met,
+                 measured="FVU cost " + ", ".join(f"{f:.3g} β₀: {c:+.1f}%" for f, c in zip(cand["factor"], cand["fvu_cost_%"]))
+                 + f"; chosen β = {beta / beta0:.3g} β₀")
 claims.save()
 claims.show()
 
@@ -499,9 +574,11 @@ display(Markdown(f"""
   latents can cost more than it saves: the score uses $\\lvert d_i \\cdot g\\rvert$, so it also promotes latents whose
   contribution $a_i\\, d_i \\cdot g$ *raises* the loss.
 * The same weights with plain TopK selection, setting (b): {show(ib)} (%). Read (a) and (b) separately.
-* $\\beta$ is not given by the paper; the claims use the $\\beta$ fixed a priori by scale, and the outcome may
-  depend on it: the full preset shows the sensitivity to $\\beta$ at one $k$ (choosing $\\beta$ from that panel would
-  be tuning on the outcome).
+* $\\beta$ is not given by the paper; the claims use $\\beta$ = {beta / beta0:.3g} $\\beta_0$, fixed by three pilots on
+  training tokens (bound {S.pilot_max_cost:g}% FVU). At {", ".join(f"{f:.3g}" for f in cand["factor"])} $\\beta_0$ the
+  pilots' FVU cost is {", ".join(f"{c:+.1f}%" for c in cand["fvu_cost_%"])} and the first-order loss error that $\\beta$
+  targets changes by {", ".join(f"{e:+.1f}%" for e in cand["first_order_change_%"])}. The full preset adds the
+  held-out sensitivity at one $k$.
 * Dead latents: TopK's mean dead fraction at the end of training is
   {", ".join(f"{dd_t[k].mean():.2f}%" for k in ks)} at $k$ = {ks}; where the baseline has (almost) none, the
   claim cannot be tested here, whatever the g-SAE does.

@@ -162,12 +162,16 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
     "05_gradient_sae": {
         # issue 11 port: 3 seeds and a 32-sequence splice (with g) fit the 4.5-minute row only with g harvested
         # for 160 training sequences (was 320), two k (the ends of the old range; k for steering: the first)
-        # and the beta sensitivity left to the full preset
+        # and the held-out beta sensitivity left to the full preset. Issue 14: beta is fixed by 3 pilot runs (beta = 0,
+        # beta_0 / 3, beta_0; one epoch on the first 75% of the training sequences, FVU with g on the other 25%),
+        # the largest beta within 5% FVU of beta = 0; the grid was placed on training tokens only
         "quick": dict(seeds=[0, 1, 2], grad_train_seqs=160, grad_eval_seqs=32, splice_seqs=32, expansion=2,
                       ks=[16, 64], k=16, epochs=2.0, lr=3e-3, beta2=0.999, batch_size=512, dead_window_tokens=20_000,
+                      pilot_factors=[1 / 3, 1.0], pilot_frac=0.75, pilot_epochs=1.0, pilot_max_cost=5.0,
                       beta_factors=[], steer_latents=8, steer_seqs=2, steer_alpha=0.25, n_top=5),
         "full": dict(seeds=[0, 1, 2], grad_train_seqs=None, grad_eval_seqs=32, splice_seqs=32, expansion=16,
                      ks=[16, 32, 64, 128], k=32, epochs=1.0, lr=3e-4, beta2=0.999, batch_size=4096,
+                     pilot_factors=[1 / 3, 1.0], pilot_frac=0.75, pilot_epochs=0.25, pilot_max_cost=5.0,
                      dead_window_tokens=1_000_000, beta_factors=[0.3, 3.0], steer_latents=64, steer_seqs=16,
                      steer_alpha=0.25, n_top=5),
     },

@@ -7,7 +7,8 @@ Gradients for Improved Dictionary Learning* (Nov 2024, arXiv:2411.10397).
   (``"gradient_topk"``) with its evaluation context ``with_gradients``; the LM-loss gradients g
   at the hook come from :func:`saelib.data.harvest.harvest_gradients`.
 * ``feed_gradients`` (a ``TrainConfig.callbacks`` entry) hands g to the sparsifier in training.
-* ``default_beta``: the scale-only choice of beta (the paper gives none).
+* ``default_beta``: the scale-only anchor beta_0 (the paper gives no beta); ``pick_beta``: the rule
+  that fixes beta from pilot runs on training tokens (the largest whose FVU cost is within a bound).
 * ``logit_lens_tokens`` / ``steering_effect``: the steering measurement of the paper's Sec. 5.
 * Evaluation with g: :func:`saelib.metrics.reconstruction.evaluate` with ``grads=``.
 
@@ -16,6 +17,7 @@ Used by: notebook 05.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -55,6 +57,23 @@ def default_beta(grads: Tensor, d: int | None = None) -> float:
     if not med > 0:
         raise ValueError("grads must not be all zero")
     return math.sqrt(math.pi * d / 2) / med
+
+
+def pick_beta(pilot_fvu: Mapping[float, float], max_cost: float) -> tuple[float | None, dict[float, float]]:
+    """The largest beta > 0 whose FVU cost over beta = 0 is at most ``max_cost`` (in percent).
+
+    ``pilot_fvu`` maps each pilot's beta to its FVU (on training tokens, with g at evaluation) and
+    must hold beta = 0, the TopK reference. Returns (beta or None if no candidate meets the bound,
+    the cost 100 (FVU(beta) / FVU(0) - 1) of every candidate).
+    """
+    check_range("max_cost", max_cost, 0)
+    if 0.0 not in pilot_fvu or len(pilot_fvu) < 2:
+        raise ValueError(f"pilot_fvu must hold beta = 0 (the reference) and at least one beta > 0, got {sorted(pilot_fvu)}")
+    if any(b < 0 for b in pilot_fvu) or not pilot_fvu[0.0] > 0:
+        raise ValueError("pilot_fvu: every beta must be >= 0 and the reference FVU > 0")
+    cost = {b: 100 * (f / pilot_fvu[0.0] - 1) for b, f in sorted(pilot_fvu.items()) if b > 0}
+    ok = [b for b, c in cost.items() if c <= max_cost]
+    return (max(ok) if ok else None), cost
 
 
 # ---- steering ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@ import torch
 
 from saelib import SAE, TrainConfig, train_sae
 from saelib.data.lm import LMTail, load_lm, residual_at
-from saelib.papers.gradient_sae import default_beta, feed_gradients, steering_effect
+from saelib.papers.gradient_sae import default_beta, feed_gradients, pick_beta, steering_effect
 from saelib.sparsifiers.gradient_topk import GradientTopK, with_gradients
 
 
@@ -30,3 +30,15 @@ def test_steering_effect_is_zero_at_alpha_zero_and_positive_along_lens(tiny_lm):
     dirs = torch.randn(3, 32)
     assert torch.allclose(steering_effect(tail, resid, dirs, 0.0), torch.zeros(3), atol=1e-6)
     assert steering_effect(tail, resid, dirs, 50.0).shape == (3,)
+
+
+def test_pick_beta_takes_the_largest_beta_within_the_cost_bound():
+    beta, cost = pick_beta({0.0: 0.50, 1.0: 0.51, 3.0: 0.52, 10.0: 0.60}, max_cost=5.0)
+    assert beta == 3.0
+    assert cost == pytest.approx({1.0: 2.0, 3.0: 4.0, 10.0: 20.0})
+    assert pick_beta({0.0: 0.5, 1.0: 0.6}, max_cost=5.0) == (None, pytest.approx({1.0: 20.0}))
+    assert pick_beta({0.0: 0.5, 2.0: 0.49}, max_cost=0.0)[0] == 2.0  # a pilot better than TopK costs nothing
+    with pytest.raises(ValueError, match="beta = 0"):
+        pick_beta({1.0: 0.5, 3.0: 0.6}, max_cost=5.0)
+    with pytest.raises(ValueError, match="max_cost"):
+        pick_beta({0.0: 0.5, 1.0: 0.6}, max_cost=-1.0)
