@@ -128,7 +128,9 @@ def absorption_per_token(codes: Tensor, resid: Tensor, W_dec: Tensor, direction:
 
 @dataclass
 class AbsorptionResult:
-    """Per-class table and the summary over classes that pass the probe gate."""
+    """Per-class table and the summary over classes that pass the probe gate. ``per_class`` holds, for a
+    class that passes, ``word_fractions``: the absorption fraction of each of its ``n_words`` scored test
+    words (their mean is ``absorption_fraction``), for an uncertainty over words."""
 
     per_class: pd.DataFrame
     n_pass: int
@@ -157,12 +159,14 @@ def measure_absorption(sae: SAE, data: LabelledActs, probe: Probe, classes: list
         gate = bool(probe.f1[c] >= f1_gate and len(tp) >= min_words)
         row = {"class": names[c] if names and data.n_classes == len(names) else c, "probe_f1": float(probe.f1[c]),
                "n_words": int(len(tp)), "passes_gate": gate, "main_latents": [], "k": 0, "sparse_f1": np.nan,
-               "absorption_fraction": np.nan, "full_absorption": np.nan}
+               "absorption_fraction": np.nan, "full_absorption": np.nan,
+               "word_fractions": np.zeros(0)}
         if gate:
             main, f1s = k_sparse_main_latents(codes[tr], pos[tr], codes[te], pos[te], max_k, f1_jump)
             frac, full = absorption_per_token(codes[tp], resid[tp], sae.W_dec, probe.directions[c], main, **thresholds)
             row.update(main_latents=main, k=len(main), sparse_f1=f1s[len(main) - 1],
-                       absorption_fraction=float(frac.mean()), full_absorption=float(full.float().mean()))
+                       absorption_fraction=float(frac.mean()), full_absorption=float(full.float().mean()),
+                       word_fractions=frac.double().numpy())
         rows.append(row)
     df = pd.DataFrame(rows)
     ok = df[df["passes_gate"]]

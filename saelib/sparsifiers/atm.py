@@ -21,6 +21,12 @@ sigmoid((tau - I_i) / T), T annealed geometrically from ``temp_start`` to ``temp
 Masks are resampled after every step from a generator seeded with ``mask_seed``; a masked latent
 gets no gradient that step and is left to recover (no auxiliary loss). Eval mode never masks.
 
+``max_mask_prob`` < 1 caps each masking probability (the notebook's *recovering mask*, an extension of
+ours): a latent below tau still trains on at least a (1 - max_mask_prob) share of the steps in
+expectation, so its importance, tracked from its unmasked codes, can rise back above tau. With the
+default 1.0 the mask is as reconstructed above, where a latent masked with probability near 1 gets no
+gradient, keeps its low importance and stays masked.
+
 Used by: notebook 06.
 """
 from __future__ import annotations
@@ -51,11 +57,12 @@ def importance_score(mag: Tensor, freq: Tensor, contrib: Tensor,
     return w_m * zscore(logs[0]) + w_p * zscore(logs[1]) + w_r * zscore(logs[2])
 
 
-def mask_probabilities(importance: Tensor, c: float, temperature: float, max_mask_frac: float) -> tuple[Tensor, float]:
+def mask_probabilities(importance: Tensor, c: float, temperature: float, max_mask_frac: float,
+                       max_mask_prob: float = 1.0) -> tuple[Tensor, float]:
     """Per-latent masking probability and the threshold tau = mean(I) - c std(I).
 
-    p_i = sigmoid((tau - I_i) / T) for I_i < tau, else 0; only the floor(max_mask_frac * n)
-    least important latents below tau may be masked.
+    p_i = min(sigmoid((tau - I_i) / T), max_mask_prob) for I_i < tau, else 0; only the
+    floor(max_mask_frac * n) least important latents below tau may be masked.
     """
     tau = float(importance.mean() - c * importance.std())
     below = importance < tau
@@ -65,7 +72,7 @@ def mask_probabilities(importance: Tensor, c: float, temperature: float, max_mas
         if cap > 0:
             keep[importance.topk(cap, largest=False).indices] = True
         below &= keep
-    probs = torch.sigmoid((tau - importance) / temperature) * below
+    probs = torch.sigmoid((tau - importance) / temperature).clamp_max(max_mask_prob) * below
     return probs, tau
 
 
@@ -77,7 +84,8 @@ class ATM(ReLU):
 
     def __init__(self, n_latents: int, decay: float = 0.99, weights: tuple[float, float, float] | list[float] = (1 / 3, 1 / 3, 1 / 3),
                  c: float = 1.5, warmup_steps: int = 50, anneal_steps: int = 200, temp_start: float = 1.0,
-                 temp_end: float = 0.1, max_mask_frac: float = 0.1, mask_seed: int = 0, record: bool = True) -> None:
+                 temp_end: float = 0.1, max_mask_frac: float = 0.1, max_mask_prob: float = 1.0, mask_seed: int = 0,
+                 record: bool = True) -> None:
         super().__init__()
         check_range("n_latents", n_latents, 1)
         check_range("decay", decay, 0, 1)
@@ -89,10 +97,12 @@ class ATM(ReLU):
         check_range("temp_start", temp_start, 0, lo_open=True)
         check_range("temp_end", temp_end, 0, lo_open=True)
         check_range("max_mask_frac", max_mask_frac, 0, 1)
+        check_range("max_mask_prob", max_mask_prob, 0, 1)
         check_range("mask_seed", mask_seed, 0)
         self.n_latents, self.decay, self.weights = int(n_latents), float(decay), tuple(float(w) for w in weights)
         self.c, self.warmup_steps, self.anneal_steps = float(c), int(warmup_steps), int(anneal_steps)
         self.temp_start, self.temp_end, self.max_mask_frac = float(temp_start), float(temp_end), float(max_mask_frac)
+        self.max_mask_prob = float(max_mask_prob)
         self.mask_seed, self.record = int(mask_seed), bool(record)
         for buf in ("atm_mag", "atm_freq", "atm_contrib"):
             self.register_buffer(buf, torch.zeros(n_latents))
@@ -146,7 +156,7 @@ class ATM(ReLU):
             tau = math.nan
         else:
             imp = self.importance()
-            probs, tau = mask_probabilities(imp, self.c, self.temperature(step), self.max_mask_frac)
+            probs, tau = mask_probabilities(imp, self.c, self.temperature(step), self.max_mask_frac, self.max_mask_prob)
             self.atm_mask.copy_(torch.rand(probs.shape, generator=self.gen) < probs.cpu())
         if self.record:
             self.mask_history.append(self.atm_mask.detach().cpu().clone())
@@ -185,4 +195,4 @@ class ATM(ReLU):
         return {"n_latents": self.n_latents, "decay": self.decay, "weights": list(self.weights), "c": self.c,
                 "warmup_steps": self.warmup_steps, "anneal_steps": self.anneal_steps,
                 "temp_start": self.temp_start, "temp_end": self.temp_end, "max_mask_frac": self.max_mask_frac,
-                "mask_seed": self.mask_seed, "record": self.record}
+                "max_mask_prob": self.max_mask_prob, "mask_seed": self.mask_seed, "record": self.record}

@@ -44,6 +44,8 @@ def test_planted_absorption_is_measured_exactly():
     assert res.mean_fraction == pytest.approx(child_rate, abs=1e-6)  # every child token fully absorbed
     assert res.full_rate == pytest.approx(child_rate, abs=1e-6)
     assert 0.4 < child_rate < 0.6
+    words = row["word_fractions"]
+    assert len(words) == row["n_words"] and words.mean() == pytest.approx(row["absorption_fraction"])
 
 
 def test_ideal_dictionary_has_no_absorption():

@@ -51,6 +51,22 @@ def test_mask_probabilities_threshold_and_cap():
     assert (probs[1:] == 0).all()  # -2.5 is below tau too, but the cap (1 of 8) keeps only the least important
 
 
+def test_max_mask_prob_caps_every_probability_so_masked_latents_are_unmasked_half_the_time():
+    imp = torch.tensor([-3.0, -2.5, 0.0, 0.5, 1.0, 1.0, 1.0, 2.0])
+    full, _ = mask_probabilities(imp, c=0.5, temperature=0.01, max_mask_frac=0.25)
+    capped, _ = mask_probabilities(imp, c=0.5, temperature=0.01, max_mask_frac=0.25, max_mask_prob=0.5)
+    assert full[:2].tolist() == pytest.approx([1.0, 1.0]) and capped[:2].tolist() == pytest.approx([0.5, 0.5])
+    assert (capped[2:] == 0).all()
+    a, b = _primed(), _primed(max_mask_prob=0.5)
+    for _ in range(200):
+        a.resample_mask_(), b.resample_mask_()
+    always = torch.stack(a.mask_history).float().mean(0)
+    half = torch.stack(b.mask_history).float().mean(0)
+    masked = always > 0.99  # masked at every step without the cap
+    assert masked.any() and (half[masked] - 0.5).abs().max() < 0.12
+    assert ATM(4, max_mask_prob=0.5).config()["max_mask_prob"] == 0.5
+
+
 def test_warmup_means_no_mask_and_masks_are_seeded():
     sp = ATM(8, warmup_steps=5)
     sp.atm_steps.fill_(3)
@@ -87,7 +103,7 @@ def test_trains_and_records_mask_dynamics():
 
 
 @pytest.mark.parametrize("kw", [dict(decay=1.5), dict(weights=(1, 1)), dict(c=-1), dict(max_mask_frac=2.0),
-                                dict(temp_end=0.0)])
+                                dict(temp_end=0.0), dict(max_mask_prob=1.5)])
 def test_bad_arguments_raise(kw):
     with pytest.raises(ValueError):
         ATM(4, **kw)
