@@ -220,10 +220,10 @@ plt.show()
 # %%
 display(Markdown(
     f"The rule {'picks' if beta_rule_met else 'finds no candidate within the bound and falls back to'} "
-    f"$\\beta$ = {beta / beta0:.3g} $\\beta_0$ = {beta:.3g}, whose FVU cost is {cost[beta]:+.1f}% "
+    f"$\\beta$ = {beta / beta0:.3g} $\\beta_0$ = {beta:.3g}, whose FVU cost is {cost[beta]:+.2f}% "
     f"(bound {S.pilot_max_cost:g}%). FVU cost and change of the first-order loss error "
     f"$\\lvert g \\cdot (\\hat x - x)\\rvert$, each against the $\\beta = 0$ pilot: "
-    + "; ".join(f"{f:.3g} $\\beta_0$: {c:+.1f}% and {e:+.1f}%"
+    + "; ".join(f"{f:.3g} $\\beta_0$: {c:+.2f}% and {e:+.1f}%"
                 for f, c, e in zip(cand["factor"], cand["fvu_cost_%"], cand["first_order_change_%"]))
     + " (training tokens, one seed)."))
 
@@ -548,7 +548,7 @@ claims.add_claim(
              f"difference {iv_steer.estimate:+.2f} [{iv_steer.lo:+.2f}, {iv_steer.hi:+.2f}], α = {alpha:.0f}",
     paper="g-SAE latents steer more effectively in arbitrary contexts (Sec. 5)")
 claims.add_check(f"β rule: a pilot β within {S.pilot_max_cost:g}% FVU of β = 0 (training tokens)", beta_rule_met,
-                 measured="FVU cost " + ", ".join(f"{f:.3g} β₀: {c:+.1f}%" for f, c in zip(cand["factor"], cand["fvu_cost_%"]))
+                 measured="FVU cost " + ", ".join(f"{f:.3g} β₀: {c:+.2f}%" for f, c in zip(cand["factor"], cand["fvu_cost_%"]))
                  + f"; chosen β = {beta / beta0:.3g} β₀")
 claims.save()
 claims.show()
@@ -576,7 +576,7 @@ display(Markdown(f"""
 * The same weights with plain TopK selection, setting (b): {show(ib)} (%). Read (a) and (b) separately.
 * $\\beta$ is not given by the paper; the claims use $\\beta$ = {beta / beta0:.3g} $\\beta_0$, fixed by three pilots on
   training tokens (bound {S.pilot_max_cost:g}% FVU). At {", ".join(f"{f:.3g}" for f in cand["factor"])} $\\beta_0$ the
-  pilots' FVU cost is {", ".join(f"{c:+.1f}%" for c in cand["fvu_cost_%"])} and the first-order loss error that $\\beta$
+  pilots' FVU cost is {", ".join(f"{c:+.2f}%" for c in cand["fvu_cost_%"])} and the first-order loss error that $\\beta$
   targets changes by {", ".join(f"{e:+.1f}%" for e in cand["first_order_change_%"])}. The full preset adds the
   held-out sensitivity at one $k$.
 * Dead latents: TopK's mean dead fraction at the end of training is
