@@ -42,10 +42,13 @@ def test_provenance_calls_a_tree_dirty_only_for_code_not_for_what_the_run_rewrot
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "claims.json").write_text("{}")
     (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "uncertainty.md").write_text("a\n")
     git("add", "-A")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
     monkeypatch.setattr(scoreboard, "repo_root", lambda: tmp_path)
-    (tmp_path / "figures" / "claims.json").write_text('{"new": 1}')      # a run's output
+    (tmp_path / "figures" / "claims.json").write_text('{"new": 1}')      # a run's outputs
+    (tmp_path / "docs" / "uncertainty.md").write_text("b\n")
     assert scoreboard.provenance()["dirty"] is False
     (tmp_path / "code.py").write_text("x = 2\n")                         # uncommitted code
     assert scoreboard.provenance()["dirty"] is True
