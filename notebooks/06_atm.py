@@ -508,8 +508,11 @@ def seeds_interval(a: pd.Series, *families: pd.DataFrame, b: pd.Series | None = 
     return paired_t_interval(a.loc[SEEDS][ok].to_numpy(), b.loc[SEEDS][ok].to_numpy()), bool(ok.all())
 
 
-def fmt(iv) -> str:
-    return f"{iv.estimate:+.2f} [{iv.lo:+.2f}, {iv.hi:+.2f}]"
+def fmt(iv, unit: str = "") -> str:
+    """Estimate [95% interval] with its unit; "n/a" where fewer than 2 seeds could be compared."""
+    if not np.isfinite(iv.estimate):
+        return "n/a (fewer than 2 seeds to compare)"
+    return f"{iv.estimate:+.2f} [{iv.lo:+.2f}, {iv.hi:+.2f}]{unit}"
 
 
 PP = 100  # absorption fraction -> percentage points
@@ -545,7 +548,7 @@ claims.add_claim(
                   "in every seed" if gate_ok else NO_LETTER),
     measured=f"absorption at L0 ≈ {target_l0:.3g}: ATM {mean_abs['ATM (reconstructed)']:.3f} vs ReLU-L1 "
              f"{mean_abs['ReLU-L1']:.3f} points (ReLU-L1 zero in {int((R_.loc[SEEDS, 'absorption'] == 0).sum())} of "
-             f"{len(SEEDS)} seeds); relative drop over the other seeds {fmt(iv_drop)} %",
+             f"{len(SEEDS)} seeds); relative drop over the other seeds {fmt(iv_drop, ' %')}",
     paper="masking under-used latents reduces the absorption that L1 induces (abstract)")
 gap = 100 * (A_["fvu"] / R_["fvu"] - 1)
 iv_gap, ok_f = seeds_interval(gap, A_, R_)
@@ -558,8 +561,8 @@ claims.add_claim(
               "equivalence within +-10%",
     interval=iv_gap, margin=10.0, direction="greater", kind="equivalence", uncertainty="seeds", n_seeds=len(SEEDS),
     precondition=(ok_f, "ATM and ReLU-L1 bracket the TopK L0 in every seed"),
-    measured=f"FVU ATM {fv['ATM (reconstructed)']:.3f} vs ReLU-L1 {fv['ReLU-L1']:.3f} ({fmt(iv_gap)} %), TopK "
-             f"{fv['TopK']:.3f} (ATM {fmt(iv_ft)} % above it), JumpReLU {fv['JumpReLU']:.3f} (ATM {fmt(iv_fj)} %); "
+    measured=f"FVU ATM {fv['ATM (reconstructed)']:.3f} vs ReLU-L1 {fv['ReLU-L1']:.3f} ({fmt(iv_gap, ' %')}), TopK "
+             f"{fv['TopK']:.3f} (ATM {fmt(iv_ft, ' %')} above it), JumpReLU {fv['JumpReLU']:.3f} (ATM {fmt(iv_fj, ' %')}); "
              f"cosine ATM {cs['ATM (reconstructed)']:.3f}",
     paper="ATM cosine 0.973 (Gemma-2-2b)")
 X_ = ps["ATM, recovering mask (ours)"]
@@ -574,7 +577,7 @@ cl_rec = claims.add_claim(
     precondition=(gate_ok and ok_rec and rl_pos, "the recovering ATM and ReLU-L1 bracket the TopK L0 and ReLU-L1 has "
                   "absorption > 0 in every seed" if gate_ok else NO_LETTER),
     measured=f"absorption at L0 ≈ {target_l0:.3g}: recovering ATM {mean_abs['ATM, recovering mask (ours)']:.3f} vs ReLU-L1 "
-             f"{mean_abs['ReLU-L1']:.3f} points; relative drop {fmt(iv_drop_rec)} %; FVU vs ReLU-L1 {fmt(iv_gap_rec)} %",
+             f"{mean_abs['ReLU-L1']:.3f} points; relative drop {fmt(iv_drop_rec, ' %')}; FVU vs ReLU-L1 {fmt(iv_gap_rec, ' %')}",
     paper="(extension: the abstract's temporal tracking read as a mask latents can leave)")
 gt, ctrl, rt = (toy_tab.loc[k] for k in ["ground-truth dictionary", "ReLU-L1, control (no children)", "ReLU-L1"])
 base_ok = gt["absorption"] == 0 and gt["full_absorption"] == 0 and ctrl["absorption"] < 0.05
@@ -623,9 +626,12 @@ display(Markdown(f"""
   {fv['ATM (reconstructed)']:.3f} against ReLU-L1's {fv['ReLU-L1']:.3f}, and TopK and JumpReLU reach
   {fv['TopK']:.3f} and {fv['JumpReLU']:.3f}.
 * Extension, ours: the recovering mask (masking probability capped at {S.atm_recover_prob:g}) ever masked
-  {int(hist_rec.any(0).sum())} latents, {int(hist_rec[-1].sum())} at the last step, in the run of section 3. Its absorption
+  {int(hist_rec.any(0).sum())} latents, {int(hist_rec[-1].sum())} at the last step, in the run of section 3. Whether the
+  reconstructed mask locks latents in at this scale: a latent it masked at least once was masked on a median
+  {share['reconstructed'].median():.0%} of the post-warm-up steps (at most {share['reconstructed'].max():.0%}; with the cap:
+  {share['recovering'].median():.0%}, at most {share['recovering'].max():.0%}). Its absorption
   is {mean_abs['ATM, recovering mask (ours)']:.3f} points against ReLU-L1's {mean_abs['ReLU-L1']:.3f} (relative drop
-  {fmt(iv_drop_rec)} %, verdict: {cl_rec}), its FVU {fmt(iv_gap_rec)} % against ReLU-L1's; on the toy it scores
+  {fmt(iv_drop_rec, ' %')}, verdict: {cl_rec}), its FVU {fmt(iv_gap_rec, ' %')} against ReLU-L1's; on the toy it scores
   {at_rec['absorption']:.3f} (full {at_rec['full_absorption']:.3f}).
 * The paper's gap (0.0068 vs 0.1402) was measured on a 2B model with 16k+ latents; absorption is small for every
   SAE at our scale ({zero_share:.0%} of the (family, seed, letter) cells of the per-letter figure are exactly 0), and
