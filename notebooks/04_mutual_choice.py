@@ -279,22 +279,24 @@ print("% near-dead latents (< 10 firings on the held-out tokens)")
 display(pivot["near-dead"].round(2))
 
 # %%
-auxes = ["none", "AuxK", "aux_zipf"]
 pal = colors(4)
+auxes = [a for a in ["none", "AuxK", "aux_zipf"] if a in dead_tab and dead_tab[a].notna().any()]  # the ones trained
+width = 0.8 / len(auxes)
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), sharey=False)
 for ax, tab, name in zip(axes, [dead_tab, near_tab], ["Dead latents (0 firings)", "Near-dead latents (< 10 firings)"]):
     xs = np.arange(len(rules))
     for j, aux in enumerate(auxes):
-        vals = tab[aux].values if aux in tab else np.full(len(rules), np.nan)
-        ax.bar(xs + (j - 1) * 0.27, np.nan_to_num(vals), width=0.27, color=pal[j], label=f"aux: {aux}")
-        for x_, v in zip(xs + (j - 1) * 0.27, vals):
+        vals = tab[aux].values
+        off = xs + (j - (len(auxes) - 1) / 2) * width
+        ax.bar(off, np.nan_to_num(vals), width=width, color=pal[j], label=f"aux: {aux}")
+        for x_, v in zip(off, vals):
             if not np.isnan(v):
                 ax.text(x_, v, f"{v:.2f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(xs, list(rules))
     ax.set(ylabel="% of latents (mean over the seeds trained)", title=name)
     ax.set_ylim(0, max(1.0, np.nanmax(tab.values) * 1.25))
 handles, labels = axes[0].get_legend_handles_labels()
-fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3, fontsize=10)
+fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(auxes), fontsize=10)
 fig.suptitle(f"{DEAD.capitalize()} setting (lr {lr_of[DEAD]:g}); held-out window: {len(X_eval):,} tokens, inference "
              f"rule, k = {S.k}, F = {F}", fontweight="bold")
 save_figure(fig, NB, "dead_latents")

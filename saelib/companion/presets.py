@@ -75,12 +75,19 @@ NOTEBOOKS: dict[str, dict[str, dict]] = {
                      l1_coeff=1e-5, ridge=1e-5, mu_enc=1e-3, nu_enc=1e-3, grad_clip=1.0, threads=None),
     },
     "07_seed_stability": {
-        # n_seeds, arch_seeds even: seeds (0, 1), (2, 3), ... form the disjoint (independent) pairs the claims use
-        "quick": dict(widths=[64, 128], k=32, n_seeds=6, epochs=1.5, lr=1e-3, batch_size=256,
-                      arch_width=128, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=2, threshold=0.7, threads=1),
+        # n_seeds, arch_seeds even: seeds (0, 1), (2, 3), ... form the disjoint (independent) pairs the claims use.
+        # Issue 15: one width below d (128) and one above (1152 = 2d; 6 seeds there cost ~110 s, so the row moved
+        # from 4 to 5 minutes), a random-dictionary baseline with a convergence margin, and a synthetic organism
+        # (08's: 32 features in 16 dims, k = 3) at widths below, at and above its number of features.
+        # threads: for SAEs up to small_width latents (one thread is faster there); wider ones use every core
+        "quick": dict(widths=[128, 1152], k=32, n_seeds=6, epochs=1.5, lr=1e-3, batch_size=256,
+                      arch_width=128, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=4, threshold=0.7, threads=1,
+                      small_width=256, baseline_margin=0.1, synth_widths=[16, 32, 64], synth_k=3, synth_epochs=20.0,
+                      synth_lr=1e-3, synth_batch_size=1024),
         "full": dict(widths=[1024, 2048, 4096, 8192], k=32, n_seeds=6, epochs=1.0, lr=2e-4, batch_size=4096,
                      arch_width=8192, arch_seeds=6, l1_coeff=2.5, snapshots_per_epoch=8, threshold=0.7,
-                     threads=None),
+                     threads=None, small_width=256, baseline_margin=0.1, synth_widths=[16, 32, 64, 128], synth_k=3,
+                     synth_epochs=60.0, synth_lr=1e-3, synth_batch_size=1024),
     },
     "08_feature_consistency": {
         # synth_seeds / llm_seeds even: seeds (0, 1), (2, 3), ... are the disjoint (independent) pairs the claims

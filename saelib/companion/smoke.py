@@ -86,6 +86,7 @@ KEEP = frozenset({
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
     "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds", "dead_lr", "cap_density",
     "pilot_factors", "pilot_frac", "pilot_max_cost", "atm_recover_prob",
+    "small_width", "baseline_margin", "synth_widths", "synth_k",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
     "long_context", "control_noise", "transfer_lm",
 })

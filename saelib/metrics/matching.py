@@ -192,6 +192,22 @@ def match_saes(a: SAE, b: SAE, alive_a: ArrayLike | None = None, alive_b: ArrayL
     return match_dictionaries(a.W_dec, b.W_dec, a.W_enc.T, b.W_enc.T, alive_a, alive_b, max_bytes)
 
 
+def random_dictionary_cosines(d: int, width: int, seed: int = 0) -> np.ndarray:
+    """The chance level of matching: matched signed cosines (Hungarian) between two dictionaries of ``width``
+    independent random unit directions in R^d (isotropic Gaussian rows, generator seeded with ``seed``).
+
+    Two trained SAEs whose matched cosines are no higher than these share nothing beyond chance; its 95th
+    percentile is the random-dictionary baseline of notebook 07's convergence criterion.
+    """
+    for name, v in (("d", d), ("width", width)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    gen = torch.Generator().manual_seed(int(seed))
+    a, b = (torch.randn(width, d, generator=gen, dtype=torch.float64) for _ in range(2))
+    cos = cosine_matrix(a, b)
+    return matched_cosine(cos, hungarian(cos))
+
+
 def threshold_sweep(match: Match, thresholds: ArrayLike | None = None) -> pd.DataFrame:
     """Fraction of A's latents whose matched cosine exceeds t, for t in ``thresholds`` (default 0..1, 101 steps):
     columns decoder, encoder, both, strict."""

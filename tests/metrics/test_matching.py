@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from saelib.metrics.matching import (MatrixTooLargeError, check_fits, cosine_matrix, gt_mcc, hungarian,
-                                     match_dictionaries, matched_cosine, mcc, normalize_rows, pw_mcc, threshold_sweep)
+                                     match_dictionaries, matched_cosine, mcc, normalize_rows, pw_mcc,
+                                     random_dictionary_cosines, threshold_sweep)
 
 
 @pytest.fixture(autouse=True)
@@ -121,3 +122,16 @@ def test_bad_input_raises_value_error():
         pw_mcc([_dict()])
     with pytest.raises(ValueError, match="2-D"):
         mcc(torch.zeros(3), torch.zeros(3))
+
+
+def test_random_dictionary_cosines_are_the_chance_level_and_fall_with_dimension():
+    a = random_dictionary_cosines(64, 32, seed=3)
+    assert a.shape == (32,) and np.array_equal(a, random_dictionary_cosines(64, 32, seed=3))
+    assert np.abs(a).max() <= 1 + 1e-12
+    # one direction in R^1 is +-1, so its matched cosine is +-1
+    assert abs(random_dictionary_cosines(1, 1, seed=0)[0]) == pytest.approx(1.0)
+    # the Hungarian maximum beats a fixed pairing, and chance falls as d grows (about sqrt(2 log m / d))
+    low_d, high_d = (np.median(random_dictionary_cosines(d, 64, seed=0)) for d in (8, 512))
+    assert low_d > 0.4 > 0.2 > high_d > 0
+    with pytest.raises(ValueError, match="width"):
+        random_dictionary_cosines(8, 0)
