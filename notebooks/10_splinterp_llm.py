@@ -44,7 +44,7 @@ from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import MIN_RATIO, add_pam_claims
 from saelib.companion.plots import plot_test_mse
 from saelib.metrics.uncertainty import paired_t_interval
-from saelib.papers.pam import LABELS, METHODS, PAMConfig, data_fraction_study, fit, make_sae
+from saelib.papers.pam import LABELS, METHODS, PAMConfig, choose_l1, data_fraction_study, evaluate_mse, fit, make_sae
 
 NB = "10_splinterp_llm"
 S = setup(NB, PRESET, seed=SEED)
@@ -105,9 +105,12 @@ for a in (train_acts, eval_acts):
 #
 # **Choices made here**, following the authors' LLM script where it is explicit: Adam lr $10^{-3}$,
 # batch 256, gradient-norm clipping at 1.0 (all methods), $\mu_\text{enc} = \nu_\text{enc} = 10^{-3}$ (PAM-SGD
-# only; the authors' script also adds it to SGD), decoder ridge $10^{-5}$, ReLU $\lambda = 10^{-5}$ for every
+# only; the authors' script also adds it to SGD), decoder ridge $10^{-5}$, one ReLU $\lambda$ for every
 # method (the authors use $10^{-5}$ for PAM-SGD but $10^{-2}$ for SGD, which would confound the sparsity
-# comparison), $W_\text{enc} \sim \mathcal N(0, 1/d)$ and every method starting from the same tied
+# comparison), fixed by a pilot on the training vectors so that the ReLU arm is about as sparse as the TopK arm:
+# the smallest $\lambda$ in `S.l1_candidates` at which every method's training L0 after `S.l1_pilot_epochs` epochs
+# (seed `SEED`) lies in $[K/2, 2K]$; if none does, the ReLU arm is trained at `S.l1_coeff` and shown, but left out of
+# the claims (issue 15's rule, fixed before the run), $W_\text{enc} \sim \mathcal N(0, 1/d)$ and every method starting from the same tied
 # initialisation. Width and $K$ are scaled down for 2 CPU cores (the paper: 4,096 latents, $K = 320$ on
 # $d = 2{,}304$). Every data fraction trains for `frac_epochs` epochs.
 #
@@ -124,12 +127,28 @@ for a in (train_acts, eval_acts):
 # %%
 m = S.expansion * d
 cfg = PAMConfig(epochs=S.conv_epochs, batch_size=S.pam_batch_size, lr=S.lr, alpha=S.ridge, mu_enc=S.mu_enc,
-                nu_enc=S.nu_enc, grad_clip=S.grad_clip, seed=SEED)
-acts = {f"TopK (|z|, K={S.k_active})": ("topk_abs", 0.0), "ReLU + L1": ("relu", S.l1_coeff)}
+                nu_enc=S.nu_enc, grad_clip=S.grad_clip, eval_train=True, seed=SEED)
 
 
 def new_sae(activation, seed):
     return make_sae(d, m, activation, k=S.k_active, init_std=d ** -0.5, seed=seed)
+
+
+pilot = []
+with timer(f"λ pilot for the ReLU arm ({len(S.l1_candidates)} candidates x 3 methods, {S.l1_pilot_epochs} epochs)"):
+    for lam in S.l1_candidates:
+        for meth in METHODS:
+            res = fit(new_sae("relu", SEED), X_train, X_test, meth, PAMConfig(**{
+                **cfg.as_dict(), "epochs": S.l1_pilot_epochs, "l1_coeff": lam, "eval_every_epoch": False}))
+            pilot.append({"l1_coeff": lam, "method": meth, "train_l0": evaluate_mse(res.sae, X_train)["l0"]})
+pilot = pd.DataFrame(pilot)
+lam_relu = choose_l1(pilot, S.k_active)
+relu_scored = lam_relu is not None
+acts = {f"TopK (|z|, K={S.k_active})": ("topk_abs", 0.0), "ReLU + L1": ("relu", lam_relu if relu_scored else S.l1_coeff)}
+print(f"training L0 of the ReLU pilots (target [{S.k_active / 2:g}, {2 * S.k_active}]); "
+      + (f"chosen λ = {lam_relu:g}" if relu_scored else
+         f"no candidate qualifies: the ReLU arm is trained at λ = {S.l1_coeff:g}, shown, and left out of the claims"))
+display(pilot.pivot(index="l1_coeff", columns="method", values="train_l0").round(1))
 
 
 seeds = list(range(S.n_seeds))
@@ -140,12 +159,12 @@ with timer(f"convergence runs ({m} latents, {S.conv_epochs} epochs, 3 methods x 
             for meth in METHODS:
                 conv[name, meth, s] = fit(new_sae(act, s), X_train, X_test, meth,
                                           PAMConfig(**{**cfg.as_dict(), "l1_coeff": l1, "seed": s})).history
-pd.DataFrame({k: h.iloc[-1][["test_mse", "test_l0", "test_nonzero_frac"]] for k, h in conv.items()}).T.groupby(
+pd.DataFrame({k: h.iloc[-1][["train_mse", "test_mse", "test_l0", "test_nonzero_frac"]] for k, h in conv.items()}).T.groupby(
     level=[0, 1]).mean().round(4)
 
 # %%
-fig = plot_test_mse(conv, list(acts), METHODS, seeds, SEED, METHOD_STYLE,
-                      ylabel="test MSE per dimension (standardised, log)",
+fig = plot_test_mse(conv, list(acts), METHODS, seeds, SEED, METHOD_STYLE, train=True,
+                    ylabel="MSE per dimension (standardised, log)",
                       title="{name}: test MSE vs epoch (seed {seed} marked, {n_faint} more faint)")
 save_figure(fig, NB, "test_mse_vs_epoch")
 plt.show()
@@ -168,7 +187,8 @@ with timer("data-fraction study (fractions below 100%)"):
                                           progress=False).assign(activation=name)
                       for name, (act, l1) in acts.items()])
 full = [{"seed": s, "fraction": 1.0, "n_train": len(X_train), "method": meth, "epochs": S.conv_epochs,
-         **conv[name, meth, s].iloc[-1][["test_mse", "test_fvu", "test_l0", "test_nonzero_frac"]].to_dict(), "activation": name}
+         **conv[name, meth, s].iloc[-1][["train_mse", "test_mse", "test_fvu", "test_l0", "test_nonzero_frac"]].to_dict(),
+         "activation": name}
         for s in seeds for name in acts for meth in METHODS] if reuse else []
 frac = pd.concat([frac, pd.DataFrame(full)], ignore_index=True)
 frac.groupby(["activation", "fraction", "n_train", "method"])["test_mse"].mean().unstack("method").round(3)
@@ -235,6 +255,8 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # * **Scored fractions**, as in 09: only those with $N \ge 2m$ training vectors, above PAM's interpolation
 #   threshold (the shaded band of the figure above is shown, not scored). With $m$ = 1,152 latents and 3,000
 #   training vectors in `quick` that is the 100% point alone, so the low-data claim is inconclusive there.
+# * **Scored activations**: TopK, and ReLU + L1 only where the λ pilot of Section 2 put every method's training L0
+#   within $[K/2, 2K]$ (otherwise its sparsity is not comparable and it is shown, not scored; the claim names say which).
 # * *Lower test MSE than tied / untied Adam* at every scored (activation, fraction): per seed, the log-ratio
 #   $100\,\ln(\text{MSE}_\text{Adam}/\text{MSE}_\text{PAM})$ %;
 #   "every setting" rule (`saelib.companion.claims.weakest_setting`): if a setting is not reproduced on its own the claim is not reproduced (that setting is
@@ -253,7 +275,11 @@ pd.DataFrame({"PAM-SGD, no proximal term": no_prox,
 # %%
 claims = ClaimsTable(NB, PRESET, SEED)
 T_INTERVAL = f"paired t over {S.n_seeds} seeds"
-add_pam_claims(claims, frac, conv, list(acts), seeds, data="LLM", n_latents=m, paper_data="Gemma-2-2B")
+scored_acts = list(acts) if relu_scored else [a for a in acts if not a.startswith("ReLU")]
+no_relu = (f"ReLU + L1 left out: no λ in {S.l1_candidates} puts every method's training L0 within [K/2, 2K] = "
+           f"[{S.k_active / 2:g}, {2 * S.k_active}] (pilot, Section 2)")
+add_pam_claims(claims, frac, conv, scored_acts, seeds, data="LLM", n_latents=m, paper_data="Gemma-2-2B",
+               left_out="" if relu_scored else no_relu)
 
 nz_seed = relu.pivot_table(index=["fraction", "seed"], columns="method", values="test_nonzero_frac")
 sparse_gain = {f: paired_t_interval(100 * g[["adam_tied", "adam_untied"]].min(axis=1).to_numpy(), 100 * g["pam"].to_numpy())
@@ -266,8 +292,9 @@ claims.add_claim("PAM-SGD gives sparser ReLU codes (LLM)",
                  interval=iv, margin=1.0, direction="greater", uncertainty="seeds", n_seeds=S.n_seeds,
                  measured=f"deciding fraction {100 * f_dec:g}%: {iv.estimate:+.2f} pp [{iv.lo:+.2f}, {iv.hi:+.2f}]; at 100%: "
                           + ", ".join(f"{meth} {100 * nz_full[meth]:.1f}%" for meth in METHODS) + " non-zero",
-                 precondition=(bool((nz_full <= 0.25).all()),
-                               "the ReLU codes are sparse (every method <= 25% non-zero at 100% data)"),
+                 precondition=(relu_scored and bool((nz_full <= 0.25).all()),
+                               "the ReLU codes are sparse (every method <= 25% non-zero at 100% data)" if relu_scored
+                               else no_relu),
                  paper="PAM-SGD codes have fewer non-zeros (ReLU, Gemma-2-2B)")
 claims.save()
 claims.show()
@@ -306,8 +333,10 @@ display(Markdown(rf"""
 * **The proximal term** (a diagnostic, seed 0): PAM-SGD's final test MSE without it
   {", ".join(f"{a}: {no_prox[a]:.3f}" for a in diag)}, with it {", ".join(f"{a}: {conv[a, 'pam', SEED].test_mse.iloc[-1]:.3f}" for a in diag)};
   the Adam baselines {", ".join(f"{LABELS[meth].split(' (')[0]} {conv[a, meth, SEED].test_mse.iloc[-1]:.3f}" for a in diag for meth in METHODS[1:])}.
-* **Sparsity** ({sparse_c.verdict}): {sparse_c.measured}. With $\lambda = 10^{{-5}}$ for every method the L1 term is
-  negligible; {"the precondition fails: the ReLU codes are not sparse, so the claim is not tested here" if sparse_c.verdict == "inconclusive" and sparse_c.precondition else "the codes are sparse enough for the comparison"}.
+* **Sparsity** ({sparse_c.verdict}): {sparse_c.measured}. The λ pilot gave training L0
+  {"; ".join(f"λ = {lam:g}: " + "/".join(f"{v:.0f}" for v in pilot[pilot.l1_coeff == lam]["train_l0"]) for lam in S.l1_candidates)}
+  (PAM / tied / untied; target [{S.k_active / 2:g}, {2 * S.k_active}]), so the ReLU arm ran at λ = {acts["ReLU + L1"][1]:g}
+  ({"chosen by the pilot" if relu_scored else "no candidate qualified: left out of the claims"}); {"the precondition fails, so the claim is not tested here" if sparse_c.verdict == "inconclusive" and sparse_c.precondition else "the codes are sparse enough for the comparison"}.
   The paper's sparser PAM-SGD codes may come from its different L1 weights for the two methods.
 * Scale caveat: a 135M model instead of Gemma-2-2B, all tokens of 128-token chunks instead of the last token of short
   texts, {len(X_train):,} training vectors, {m} latents with $K = {S.k_active}$ (paper: 4,096, $K = 320$), {S.conv_epochs} epochs
@@ -317,6 +346,6 @@ display(Markdown(rf"""
 # %% [markdown]
 # **Reading the verdicts.** The low-data statistic compares the relative gaps, not their signs: it can come
 # out *reproduced* while PAM-SGD is worse than both Adam baselines at every fraction, as long as it is less far
-# behind at low data; read it together with the first two claims. The fewer-epochs target (1.05 x the worst final
-# test MSE) can be met at epoch 0, the initialisation, when a method ends worse than it started; the epoch counts
-# above show where that happened. Both are the tests as they were before the port; the notebook issues redesign them.
+# behind at low data; read it together with the first two claims. The fewer-epochs target is 1.05 x the *best*
+# final test MSE of the seed, a level worth reaching; a method that never reaches it is counted one epoch past the
+# last, which can only understate the baselines' counts.

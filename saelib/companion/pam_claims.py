@@ -7,9 +7,9 @@ gap is a tie; for epochs, the resolution of the measurement):
 * lower test MSE than tied / untied Adam at every scored (activation, data fraction):
   100 ln(MSE_Adam / MSE_PAM), in percent (a log-ratio: symmetric, and one blow-up cannot dominate a mean);
 * the advantage is largest at low data: the log-ratio to the better baseline, mean over scored fractions
-  <= 10% minus mean over fractions >= 50%, both activations;
+  <= 10% minus mean over fractions >= 50%, every scored activation;
 * fewer epochs: epochs the faster baseline needs minus epochs PAM-SGD needs to reach 1.05 x the *best*
-  final test MSE of the seed, both activations; a method that never reaches it counts as one epoch past
+  final test MSE of the seed, every scored activation; a method that never reaches it counts as one epoch past
   the last (a censored count: PAM's advantage is then understated, never overstated, when a baseline misses).
 
 **Scored fractions.** PAM-SGD's decoder step is a least-squares solve of N training vectors on m latents.
@@ -17,6 +17,11 @@ Near N = m it sits at the interpolation threshold, where its test error blows up
 the paper's fractions are all far above it. So only fractions with N >= ``min_ratio`` m (2 m) are scored.
 The others are shown in the notebooks' figures, outside the verdicts. A claim with no scored setting is
 inconclusive.
+
+**Scored activations.** Only those passed as ``activations``: a notebook leaves out an arm whose sparsity is
+not comparable with the TopK arm's (the ReLU arm when no L1 coefficient puts its training L0 within
+[K/2, 2K], :func:`saelib.papers.pam.choose_l1`) and says why in ``left_out``; the claims then name only the
+activations they score.
 """
 from __future__ import annotations
 
@@ -41,17 +46,20 @@ def scored(frac: pd.DataFrame, n_latents: int, min_ratio: float = MIN_RATIO) -> 
 
 def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple, pd.DataFrame],
                    activations: list[str], seeds: list[int], data: str, n_latents: int,
-                   paper_data: str | None = None, min_ratio: float = MIN_RATIO) -> None:
+                   paper_data: str | None = None, min_ratio: float = MIN_RATIO, left_out: str = "") -> None:
     """Add the three shared PAM-SGD claims to ``claims``.
 
     ``frac``: one row per (activation, fraction, seed, method) with ``n_train`` and ``test_mse``
     (``data_fraction_study``); ``conv[activation, method, seed]``: the per-epoch test history at 100% data;
     ``n_latents``: the SAEs' width m (fractions with N < ``min_ratio`` m are not scored); ``data`` names the
-    data in the claim text (e.g. "MNIST"); ``paper_data`` what the paper measured on, if different.
+    data in the claim text (e.g. "MNIST"); ``paper_data`` what the paper measured on, if different; ``left_out``
+    why an activation of ``frac`` is not among ``activations`` (added to every statistic).
     """
     t_interval = f"paired t over {len(seeds)} seeds"
     floor = min_ratio * n_latents
-    kept = frac[scored(frac, n_latents, min_ratio)]
+    which = " and ".join(a.split()[0] for a in activations)  # e.g. "TopK and ReLU"
+    note = f"; {left_out}" if left_out else ""
+    kept = frac[scored(frac, n_latents, min_ratio) & frac["activation"].isin(activations)]
     fr_kept = sorted(kept["fraction"].unique())
     where = (f"scored fractions N >= {min_ratio:g} m = {floor:,.0f}: "
              + (", ".join(f"{100 * f:g}%" for f in fr_kept) if fr_kept else "none"))
@@ -63,9 +71,9 @@ def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple,
         key, iv = weakest_setting(gains, MARGIN)
         a, f = key if key is not None else (None, None)
         claims.add_claim(
-            f"PAM-SGD reaches lower test MSE than {label} Adam ({data}; TopK and ReLU, every data fraction)",
+            f"PAM-SGD reaches lower test MSE than {label} Adam ({data}; {which}, every data fraction)",
             statistic=f"100 ln(MSE_{label} / MSE_PAM) % per (activation, fraction), {t_interval}; {where}; "
-                      "aggregate: the weakest setting",
+                      f"aggregate: the weakest setting{note}",
             interval=iv, margin=MARGIN, direction="greater", uncertainty="seeds", n_seeds=len(seeds),
             measured=(f"deciding setting {a} at {100 * f:g}%: {iv.estimate:+.1f}% [{iv.lo:+.1f}, {iv.hi:+.1f}]; "
                       f"lower bound > 0 at {sum(v.lo > 0 for v in gains.values())}/{len(gains)} scored settings"
@@ -85,8 +93,8 @@ def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple,
     claims.add_claim(
         f"PAM-SGD's advantage is largest in the low-data regime ({data})",
         statistic=f"log-ratio 100 ln(min(MSE_tied, MSE_untied) / MSE_PAM), mean over fractions <= {LOW_DATA:.0%} "
-                  f"minus mean over fractions >= {HIGH_DATA:.0%}, percent, {t_interval}; {where}; both activations "
-                  "(aggregate: the weakest)",
+                  f"minus mean over fractions >= {HIGH_DATA:.0%}, percent, {t_interval}; {where}; {which} "
+                  f"(aggregate: the weakest){note}",
         interval=iv, margin=MARGIN, direction="greater", uncertainty="seeds", n_seeds=len(seeds),
         measured=("; ".join(f"{a}: log-ratio {lo_:+.0f}% (<={LOW_DATA:.0%} data) vs {hi_:+.0f}% (>={HIGH_DATA:.0%}), "
                             f"difference {v.estimate:+.0f} [{v.lo:+.0f}, {v.hi:+.0f}]" for a, (v, lo_, hi_) in lowhigh.items())
@@ -109,7 +117,7 @@ def add_pam_claims(claims: ClaimsTable, frac: pd.DataFrame, conv: Mapping[tuple,
     claims.add_claim(
         f"PAM-SGD converges in fewer epochs ({data})",
         statistic="min(epochs_tied, epochs_untied) - epochs_PAM to reach 1.05 x the best final test MSE of the "
-                  f"seed (never reached: last epoch + 1), {t_interval}; both activations (aggregate: the weakest)",
+                  f"seed (never reached: last epoch + 1), {t_interval}; {which} (aggregate: the weakest){note}",
         interval=iv, margin=MARGIN, direction="greater", uncertainty="seeds", n_seeds=len(seeds),
         measured="; ".join(f"{a}: epochs PAM {first['pam']}, tied {first['adam_tied']}, untied {first['adam_untied']}"
                            for a, (_, first) in epochs.items()),

@@ -128,7 +128,8 @@ def atom_grid(vectors: torch.Tensor | np.ndarray, shape: tuple[int, int] = (28, 
 def plot_test_mse(histories: Mapping[tuple[str, str, int], pd.DataFrame], settings: Sequence[str],
                     methods: Sequence[str], seeds: Sequence[int], seed: int, styles: Mapping[str, dict],
                     ylabel: str, title: str = "{name}: test MSE vs epoch (seed {seed} marked, {n_faint} more seeds faint)",
-                    baseline: float | None = None, baseline_label: str = "predict the mean (variance)") -> plt.Figure:
+                    baseline: float | None = None, baseline_label: str = "predict the mean (variance)",
+                    train: bool = False) -> plt.Figure:
     """Test MSE against epoch, one panel per setting (e.g. activation), one line per method and seed.
 
     ``histories[setting, method, seed]`` is a training history with columns ``epoch`` and ``test_mse``
@@ -136,6 +137,8 @@ def plot_test_mse(histories: Mapping[tuple[str, str, int], pd.DataFrame], settin
     method (colour, marker, label). Seed ``seed`` is drawn with markers and labelled; the others faint,
     unlabelled. ``title`` is formatted with ``name``, ``seed`` and ``n_faint``; ``baseline``, if given,
     is a dotted grey horizontal line (e.g. the test set's variance: the MSE of predicting the mean).
+    ``train=True`` adds seed ``seed``'s training MSE (column ``train_mse``, where recorded) as a dashed line of the
+    method's colour, so a gap between training and test error shows.
     """
     fig, axes = plt.subplots(1, len(settings), figsize=(7.5 * len(settings), 4.8), squeeze=False)
     for ax, name in zip(axes[0], settings):
@@ -144,6 +147,10 @@ def plot_test_mse(histories: Mapping[tuple[str, str, int], pd.DataFrame], settin
                 h = histories[name, m, s]
                 style = styles[m] if s == seed else {**styles[m], "label": None, "alpha": 0.35, "lw": 1}
                 ax.plot(h["epoch"][1:], h["test_mse"][1:], ms=5 if s == seed else 0, **style)
+                if train and s == seed and "train_mse" in h and h["train_mse"].notna().any():
+                    ax.plot(h["epoch"][1:], h["train_mse"][1:], color=styles[m].get("color"), ls="--", lw=1.2)
+        if train:
+            ax.plot([], [], color="0.3", ls="--", lw=1.2, label=f"training MSE (seed {seed}, dashed)")
         ax.set(yscale="log", xlabel="epoch", ylabel=ylabel, title=title.format(name=name, seed=seed, n_faint=len(seeds) - 1))
         ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         if baseline is not None:

@@ -56,7 +56,7 @@ CAP: dict[str, int | float] = {
     "grad_eval_seqs": 16, "steer_seqs": 4, "steer_latents": 8, "n_test": 200, "n_train": 2000,
     # batches, epochs and steps
     "batch_size": 512, "synth_batch_size": 1024, "pam_batch_size": 256, "epochs": 1.0, "llm_epochs": 1.0,
-    "synth_epochs": 2.0, "ext_epochs": 2.0, "pilot_epochs": 1.0, "toy_epochs": 2.0, "ablation_epochs": 2,
+    "synth_epochs": 2.0, "ext_epochs": 2.0, "pilot_epochs": 1.0, "l1_pilot_epochs": 2, "toy_epochs": 2.0, "ablation_epochs": 2,
     "sae_epochs": 2, "ft_sae_epochs": 1.0, "norm_epochs": 1.0, "norm_batch": 512, "synth_snapshot_every": 10,
     "conv_epochs": 20, "frac_epochs": 10,  # 09 asserts conv_epochs == paper_epochs(1.0) = 20; 10 branches on conv != frac
     "snapshots_per_epoch": 2, "threshold_start": 10, "warmup_steps": 4, "anneal_steps": 16,
@@ -86,7 +86,7 @@ KEEP = frozenset({
     "synth_l1", "synth_lr", "synth_seeds", "temp_end", "temp_start", "threads", "threshold", "threshold_beta",
     "tokens", "toy_l1", "toy_lr", "toy_points", "wide", "word_prefix", "zipf_alpha", "seed_ks", "aux_seeds", "dead_lr", "cap_density",
     "pilot_factors", "pilot_frac", "pilot_max_cost", "atm_recover_prob",
-    "small_width", "baseline_margin", "synth_widths", "synth_k",
+    "small_width", "baseline_margin", "synth_widths", "synth_k", "l1_candidates",
     "decay", "weights", "c", "max_mask_frac",  # inside 06's atm
     "long_context", "control_noise", "transfer_lm",
 })

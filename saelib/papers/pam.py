@@ -259,6 +259,21 @@ def epochs_to_reach(history: pd.DataFrame, target: float, column: str = "test_ms
     return float(hit.iloc[0]) if len(hit) else math.inf
 
 
+def choose_l1(train_l0: pd.DataFrame, k: int) -> float | None:
+    """The ReLU arm's lambda from a pilot: the smallest candidate at which *every* method's training L0 lies
+    in [k / 2, 2 k] (the TopK arm's K), or None when no candidate does (the ReLU claims are then dropped).
+
+    ``train_l0``: one row per (candidate, method) pilot run, with columns ``l1_coeff``, ``method``, ``train_l0``.
+    Issue 15's rule: the sparsity of the two arms must be comparable before their comparison means anything.
+    """
+    check_range("k", k, 1)
+    missing = {"l1_coeff", "method", "train_l0"} - set(train_l0.columns)
+    if missing or train_l0.empty:
+        raise ValueError(f"train_l0 must be a non-empty table with columns l1_coeff, method, train_l0; missing {sorted(missing)}")
+    ok = train_l0["train_l0"].between(k / 2, 2 * k).groupby(train_l0["l1_coeff"]).all()
+    return float(ok[ok].index.min()) if ok.any() else None
+
+
 def data_fraction_study(x_train: Tensor, x_test: Tensor, make: Any, cfg: PAMConfig,
                         fractions: list[float] = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0), methods: tuple[str, ...] = METHODS,
                         seeds: tuple[int, ...] = (0,), epochs: Any = paper_epochs, progress: bool = True) -> pd.DataFrame:
@@ -284,7 +299,8 @@ def data_fraction_study(x_train: Tensor, x_test: Tensor, make: Any, cfg: PAMConf
                 run_cfg = replace(cfg, epochs=epochs(frac), seed=seed)
                 last = fit(make(seed), sub, x_test, method, run_cfg).history.iloc[-1]
                 rows.append({"seed": seed, "fraction": frac, "n_train": len(sub), "method": method,
-                             "epochs": run_cfg.epochs, "test_mse": last["test_mse"], "test_fvu": last["test_fvu"],
+                             "epochs": run_cfg.epochs, "train_mse": last["train_mse"], "test_mse": last["test_mse"],
+                             "test_fvu": last["test_fvu"],
                              "test_l0": last["test_l0"], "test_nonzero_frac": last["test_nonzero_frac"]})
                 bar.update()
     bar.close()

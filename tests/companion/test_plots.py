@@ -30,6 +30,13 @@ def test_plot_test_mse_one_panel_per_setting_seed_marked():
     assert list(first.get_xdata()) == [1, 2, 3] and first.get_label() == "A"      # the pre-training row is left out
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["A", "B", "predict the mean (variance)"]
     plt.close(fig)
+    for h in histories.values():
+        h["train_mse"] = h["test_mse"] / 2
+    fig = plot_test_mse(histories, ["X", "Y"], methods, seeds, 0, styles, ylabel="mse", train=True)
+    dashed = [ln for ln in fig.axes[0].lines if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert len(dashed) == 2 and list(dashed[0].get_ydata()) == [0.5, 0.25, 0.125]  # seed 0's training MSE, per method
+    assert "training MSE (seed 0, dashed)" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    plt.close(fig)
 
 
 # ---- the committed claims on one scale (docs/uncertainty.md) ----------------------------------

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from saelib.papers.pam import (PAMConfig, decoder_objective, decoder_step, epochs_to_reach, fit, make_sae,
-                               paper_epochs)
+from saelib.papers.pam import (PAMConfig, choose_l1, decoder_objective, decoder_step, epochs_to_reach, fit,
+                               make_sae, paper_epochs)
 
 
 def _codes(n=300, m=12, d=7, seed=0):
@@ -103,6 +103,19 @@ def test_helpers():
     import pandas as pd
     h = pd.DataFrame({"epoch": [0, 1, 2], "test_mse": [3.0, 1.0, 0.5]})
     assert epochs_to_reach(h, 1.0) == 1 and epochs_to_reach(h, 0.1) == float("inf")
+
+
+def test_choose_l1_takes_the_smallest_lambda_where_every_method_is_within_a_factor_2_of_k():
+    import pandas as pd
+    rows = [(1e-5, "pam", 300.0), (1e-5, "adam_tied", 40.0),   # pam too dense
+            (1e-4, "pam", 60.0), (1e-4, "adam_tied", 10.0),    # pam still too dense (60 > 32)
+            (1e-3, "pam", 20.0), (1e-3, "adam_tied", 8.0),     # both within [8, 32] (8 is k / 2: inclusive)
+            (1e-2, "pam", 9.0), (1e-2, "adam_tied", 12.0)]
+    pilot = pd.DataFrame(rows, columns=["l1_coeff", "method", "train_l0"])
+    assert choose_l1(pilot, k=16) == 1e-3
+    assert choose_l1(pilot[pilot["l1_coeff"] < 1e-3], k=16) is None  # no candidate: the ReLU claims are dropped
+    with pytest.raises(ValueError, match="train_l0"):
+        choose_l1(pilot.drop(columns="train_l0"), k=16)
 
 
 @pytest.mark.parametrize("method", ["pam", "adam_tied", "adam_untied"])
