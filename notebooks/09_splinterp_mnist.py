@@ -563,6 +563,7 @@ def fr_list(a, b):
 
 
 relu_l0 = frac[frac.activation == "ReLU + L1"].groupby("method")["test_l0"].mean()
+gap = final_mse.groupby(["activation", "method"], sort=False).mean()
 all_low = bool((pilot["train_l0"] < S.k_active / 2).all())
 collapse_note = (f". Every pilot (λ from {min(S.l1_candidates):g} to {max(S.l1_candidates):g}) ended below K/2: the units "
                  "die (every pre-activation negative) whatever the L1 weight, and comparisons among collapsed SAEs say "
@@ -580,6 +581,9 @@ display(Markdown(rf"""
   TopK {fr_list('TopK (|z|, K=15)', 'adam_tied')} / ReLU {fr_list('ReLU + L1', 'adam_tied')}; below untied Adam at TopK
   {fr_list('TopK (|z|, K=15)', 'adam_untied')} / ReLU {fr_list('ReLU + L1', 'adam_untied')}. Comparing against untied Adam matters:
   the gap to the authors' tied baseline also contains "tied vs untied".
+* **Training vs test error** (100% data, after the last epoch, mean over seeds; dashed in the figure):
+  {"; ".join(f"{a.split(' (')[0]}: " + ", ".join(f"{LABELS[m].split(' (')[0]} {gap.loc[(a, LABELS[m]), 'train MSE']:.3f} / "
+  f"{gap.loc[(a, LABELS[m]), 'test MSE']:.3f}" for m in METHODS) for a in acts)} (train / test).
 * **Low data** ({low_c.verdict}): {low_c.measured}.
 * **Fewer epochs** ({fast_c.verdict}): {fast_c.measured}. The target is 1.05 x the best method's final MSE.
 * **ReLU.** The λ pilot gave training L0 {", ".join(f"{lam:g}: " + "/".join(f"{v:.2f}" for v in
