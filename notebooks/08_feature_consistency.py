@@ -57,7 +57,7 @@ from saelib import TrainConfig
 from saelib.companion import ClaimsTable, colors, log_axis, save_figure, setup, shared_activations, timer
 from saelib.data.synthetic import make_synthetic
 from saelib.metrics.matching import gt_mcc, mcc, per_latent_mcc, pw_mcc
-from saelib.metrics.uncertainty import Interval, fisher_t_interval, paired_t_interval
+from saelib.metrics.uncertainty import Interval, fisher_t_interval, paired_bootstrap, paired_t_interval
 from saelib.multiseed import dictionaries, snapshot_scores, train_seeds
 from saelib.sweep import at_matched_l0
 from saelib.utils import torch_threads
@@ -240,14 +240,24 @@ def snapshot_r(i):
 r_pairs = [snapshot_r(i) for i in range(len(PAIRS))]
 iv_track = fisher_t_interval(r_pairs, unit="disjoint seed pairs")
 r_snap = iv_track.estimate
-r_ext = stats.pearsonr(ext["GT-MCC"], ext["PW-MCC"])[0]
+
+
+def pearson_r(a, b, axis=-1):
+    """Pearson r along ``axis`` (vectorised, for the bootstrap over settings)."""
+    a, b = a - a.mean(axis, keepdims=True), b - b.mean(axis, keepdims=True)
+    return (a * b).sum(axis) / np.sqrt((a * a).sum(axis) * (b * b).sum(axis))
+
+
+iv_ext = paired_bootstrap(pearson_r, ext["GT-MCC"].to_numpy(), ext["PW-MCC"].to_numpy(), seed=SEED, unit="settings")
+r_ext = iv_ext.estimate
 fig, ax = plt.subplots(figsize=(7.5, 6))
 for (name, c), col in zip(curves.items(), pal):
     ax.plot(c["gt_mcc"], c["pw_mcc"], "o-", ms=4, alpha=0.6, color=col, label=f"{name} snapshots (paper setting)")
 ax.scatter(ext["GT-MCC"], ext["PW-MCC"], s=70, marker="D", color=colors(4)[3], zorder=3, label="extension settings (TopK)")
 for i, (_, r) in enumerate(ext.sort_values("PW-MCC").iterrows()):  # alternate sides so close labels don't collide
     ax.annotate(r["setting"], (r["GT-MCC"], r["PW-MCC"]), textcoords="offset points", fontsize=9,
-                xytext=(8, -4) if i % 2 else (-8, -4), ha="left" if i % 2 else "right")
+                xytext=(9, -4) if i % 2 else (-9, -4), ha="left" if i % 2 else "right",
+                bbox=dict(fc="white", ec="none", alpha=0.8, pad=0.6))  # readable over the snapshot curves
 ax.plot([0, 1], [0, 1], color="grey", lw=1, ls="--", label="PW-MCC = GT-MCC")
 ax.set(xlabel="GT-MCC (agreement with the true dictionary)", ylabel="PW-MCC (agreement between seeds)",
        title=f"PW-MCC vs GT-MCC (Pearson r: snapshots {r_snap:.2f} over {len(PAIRS)} pairs, settings {r_ext:.2f})",
@@ -366,9 +376,12 @@ compare.round(3)
 # inconclusive otherwise; an *equivalence* ("≈ the paper's value") is reproduced if the interval lies
 # inside [−m, m], not reproduced if wholly outside, inconclusive otherwise.
 #
-# * *tracks* (effect, m = 0.8): Pearson r between PW-MCC and GT-MCC
-#   over the training snapshots of the paper setting, both SAEs pooled, one r per disjoint
-#   pair; the interval is over the pairs' Fisher z.
+# * *tracks* (effect, m = 0.8): Pearson r between PW-MCC and GT-MCC **across the settings of Section 4** (one
+#   architecture, TopK; the paper setting and its eight variations), with a 95% percentile bootstrap over the
+#   settings (2,000 resamples). A proxy that merely rises while training goes on would pass the old form of this
+#   test (r over the training snapshots, where both curves rise together: reported beside it, not scored); across
+#   settings it has to rank SAEs the way the truth does. Changed in issue 15, before this run; in the quick preset
+#   each setting's PW-MCC comes from one seed pair.
 # * *the paper's numbers* (equivalence): PW-MCC − 0.95 for TopK with m = 0.05, PW-MCC − 0.61 for
 #   ReLU-L1 with m = 0.1 (wider, since its value depends on its uncontrolled L0).
 # * *TopK more consistent than ReLU-L1, synthetic* (effect): PW-MCC(TopK) − PW-MCC(ReLU-L1), paired on
@@ -403,12 +416,12 @@ display(Markdown(f"LLM PW-MCC here: {lm_table['PW-MCC'].min():.2f} to {lm_table[
 claims = ClaimsTable(NB, PRESET, SEED)
 n_pairs = len(PAIRS)
 pw_pair = {name: t["pw_mcc"].to_numpy() for name, t in syn_pairs.items()}
-claims.add_claim("PW-MCC tracks GT-MCC on synthetic data",
-                 f"Pearson r(PW-MCC, GT-MCC) over the training snapshots of the paper setting, TopK and ReLU-L1 pooled, "
-                 f"per disjoint seed pair {PAIRS}, t-interval over the {n_pairs} pairs on Fisher z", iv_track, 0.8,
-                 "greater", "seeds", len(seeds),
-                 measured=f"r = {iv_track.rounded(3)}; per pair {', '.join(f'{r:.3f}' for r in r_pairs)} "
-                          f"(r = {r_ext:.2f} across our extension settings, one pair each)",
+claims.add_claim("PW-MCC tracks GT-MCC across synthetic settings",
+                 f"Pearson r(PW-MCC, GT-MCC) across the {len(ext)} settings of Section 4 (TopK, {S.ext_seeds} seeds each), "
+                 f"95% percentile bootstrap over the settings", iv_ext, 0.8, "greater", "bootstrap", S.ext_seeds,
+                 measured=f"r = {iv_ext.rounded(3)} across settings; over the training snapshots of the paper setting "
+                          f"(not scored: both rise with training) r = {iv_track.rounded(3)}, per pair "
+                          f"{', '.join(f'{r:.3f}' for r in r_pairs)}",
                  paper="PW-MCC follows GT-MCC during training (Sec. 4)")
 iv = paired_t_interval(pw_pair["TopK k=3"], np.full(n_pairs, 0.95))
 claims.add_claim("TopK reaches PW-MCC ≈ 0.95 on the organism",
@@ -512,7 +525,7 @@ below = int((ext["gap"] < 0).sum())
 tk_k = tk.set_index("SAE")["PW-MCC"]
 display(Markdown(f"""
 * **The model organism.** PW-MCC rises with GT-MCC during training (Pearson r {iv_track.rounded(2)} over the
-  {n_pairs} disjoint seed pairs) and ranks TopK above ReLU + L1 as the ground truth does: TopK PW-MCC
+  {n_pairs} disjoint seed pairs; not a test, both rise) and ranks TopK above ReLU + L1 as the ground truth does: TopK PW-MCC
   {tk_row['PW-MCC']:.3f} (GT-MCC {tk_row['GT-MCC']:.3f}) against the paper's ≈ 0.95 (0.95-0.99), with our minibatch
   schedule; ReLU + L1 PW-MCC {relu_syn['PW-MCC']:.3f} (GT-MCC {relu_syn['GT-MCC']:.3f}) against the paper's ≈ 0.61, at an
   L0 of {relu_syn['L0']:.1f} rather than 3.
@@ -521,7 +534,8 @@ display(Markdown(f"""
   {ext_i.loc['width 64', 'GT-MCC']:.3f} but PW-MCC {ext_i.loc['width 64', 'PW-MCC']:.3f} (the spare latents differ between
   seeds), and for the under-complete one (16 latents) {ext_i.loc['width 16', 'GT-MCC']:.3f} vs
   {ext_i.loc['width 16', 'PW-MCC']:.3f}. A low PW-MCC does not by itself mean the true features were missed; width
-  relative to the (unknown) number of features matters. Across settings r = {r_ext:.2f}.
+  relative to the (unknown) number of features matters. Across settings r = {iv_ext.rounded(2)} (bootstrap over the
+  {len(ext)} settings), the scored form of "tracks": {claims.claims[0].verdict}.
 * **The language model at this tiny scale** ({S.llm_width} latents, {len(X):,} training tokens × {S.llm_epochs:g}
   epochs) gives PW-MCC far below the paper's 0.80: TopK {", ".join(f"{n.split()[-1]}: {v:.3f}" for n, v in tk_k.items())},
   ReLU + L1 {relu_row['PW-MCC']:.3f} at L0 {relu_row['L0']:.1f}; per-latent consistency against log firing density has

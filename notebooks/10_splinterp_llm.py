@@ -44,7 +44,7 @@ from saelib.companion.claims import weakest_setting
 from saelib.companion.pam_claims import MIN_RATIO, add_pam_claims
 from saelib.companion.plots import plot_test_mse
 from saelib.metrics.uncertainty import paired_t_interval
-from saelib.papers.pam import LABELS, METHODS, PAMConfig, choose_l1, data_fraction_study, evaluate_mse, fit, make_sae
+from saelib.papers.pam import LABELS, METHODS, PAMConfig, choose_l1, data_fraction_study, fit, l1_pilot, make_sae
 
 NB = "10_splinterp_llm"
 S = setup(NB, PRESET, seed=SEED)
@@ -134,14 +134,8 @@ def new_sae(activation, seed):
     return make_sae(d, m, activation, k=S.k_active, init_std=d ** -0.5, seed=seed)
 
 
-pilot = []
 with timer(f"λ pilot for the ReLU arm ({len(S.l1_candidates)} candidates x 3 methods, {S.l1_pilot_epochs} epochs)"):
-    for lam in S.l1_candidates:
-        for meth in METHODS:
-            res = fit(new_sae("relu", SEED), X_train, X_test, meth, PAMConfig(**{
-                **cfg.as_dict(), "epochs": S.l1_pilot_epochs, "l1_coeff": lam, "eval_every_epoch": False}))
-            pilot.append({"l1_coeff": lam, "method": meth, "train_l0": evaluate_mse(res.sae, X_train)["l0"]})
-pilot = pd.DataFrame(pilot)
+    pilot = l1_pilot(lambda s: new_sae("relu", s), X_train, X_test, cfg, S.l1_candidates, S.l1_pilot_epochs)
 lam_relu = choose_l1(pilot, S.k_active)
 relu_scored = lam_relu is not None
 acts = {f"TopK (|z|, K={S.k_active})": ("topk_abs", 0.0), "ReLU + L1": ("relu", lam_relu if relu_scored else S.l1_coeff)}

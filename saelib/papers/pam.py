@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal, NamedTuple, get_args
 
 import pandas as pd
@@ -259,6 +260,19 @@ def epochs_to_reach(history: pd.DataFrame, target: float, column: str = "test_ms
     return float(hit.iloc[0]) if len(hit) else math.inf
 
 
+def l1_pilot(make: Callable[[int], SAE], x_train: Tensor, x_test: Tensor, cfg: PAMConfig, candidates: Sequence[float],
+             epochs: int, methods: Sequence[str] = METHODS) -> pd.DataFrame:
+    """Training L0 of a ReLU SAE ``make(cfg.seed)`` after ``epochs`` epochs of each method at each candidate
+    L1 coefficient (one row per (``l1_coeff``, ``method``): the input of :func:`choose_l1`)."""
+    rows = []
+    for lam in candidates:
+        for method in methods:
+            run_cfg = replace(cfg, epochs=epochs, l1_coeff=lam, eval_every_epoch=False)
+            res = fit(make(cfg.seed), x_train, x_test, method, run_cfg)
+            rows.append({"l1_coeff": lam, "method": method, "train_l0": evaluate_mse(res.sae, x_train)["l0"]})
+    return pd.DataFrame(rows)
+
+
 def choose_l1(train_l0: pd.DataFrame, k: int) -> float | None:
     """The ReLU arm's lambda from a pilot: the smallest candidate at which *every* method's training L0 lies
     in [k / 2, 2 k] (the TopK arm's K), or None when no candidate does (the ReLU claims are then dropped).
@@ -283,8 +297,6 @@ def data_fraction_study(x_train: Tensor, x_test: Tensor, make: Any, cfg: PAMConf
     authors' rule, :func:`paper_epochs`). For each seed, one permutation of the training set gives
     nested subsets; every method sees the same subset, initialisation and batch order.
     """
-    from dataclasses import replace
-
     for f in fractions:
         check_range("fractions", f, 0, 1, lo_open=True)
     n = len(x_train)

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from saelib.papers.pam import (PAMConfig, choose_l1, decoder_objective, decoder_step, epochs_to_reach, fit,
-                               make_sae, paper_epochs)
+from saelib.papers.pam import (PAMConfig, choose_l1, decoder_objective, decoder_step, epochs_to_reach, evaluate_mse,
+                               fit, l1_pilot, make_sae, paper_epochs)
 
 
 def _codes(n=300, m=12, d=7, seed=0):
@@ -131,3 +131,14 @@ def test_eval_every_epoch_false_trains_the_same_model(method):
         assert torch.equal(p, last.sae.state_dict()[name]), name
     cols = ["test_mse", "test_fvu", "test_l0", "test_nonzero_frac"]
     assert full.history.iloc[-1][cols].equals(last.history.iloc[-1][cols])
+
+
+def test_l1_pilot_reports_the_training_l0_of_every_candidate_and_method():
+    x = torch.randn(256, 8)
+    cfg = PAMConfig(epochs=9, batch_size=64, seed=3)
+    pilot = l1_pilot(lambda s: make_sae(8, 16, "relu", seed=s), x, x[:32], cfg, [0.0, 0.5], epochs=2)
+    assert list(pilot.columns) == ["l1_coeff", "method", "train_l0"] and len(pilot) == 2 * 3
+    direct = fit(make_sae(8, 16, "relu", seed=3), x, x[:32], "adam_untied",
+                 PAMConfig(epochs=2, batch_size=64, seed=3, l1_coeff=0.5, eval_every_epoch=False)).sae
+    row = pilot[(pilot.l1_coeff == 0.5) & (pilot.method == "adam_untied")]["train_l0"].item()
+    assert row == pytest.approx(evaluate_mse(direct, x)["l0"])
